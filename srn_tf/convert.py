@@ -1,0 +1,203 @@
+"""Import of the 2018 release's TF1 checkpoints into the Keras model, and any-weights loading.
+
+The name map is data: a Keras variable `<layer path>/<kernel|bias>` is the checkpoint's
+`g_net/<layer path>/<weights|biases>` (`enc1_2/conv1/kernel` ↔ `g_net/enc1_2/conv1/weights`,
+`convLSTM/LSTM_conv/bias` ↔ `g_net/convLSTM/LSTM_conv/biases`). Layouts are the same on both sides,
+the transposed convs' [4, 4, out, in] included, so values are copied as they are.
+
+Command line:
+  python -m srn_tf.convert --tf1_checkpoint=checkpoints/lstm --output=srn_lstm.keras
+"""
+
+import logging
+import os
+import re
+
+import tensorflow as tf
+
+from srn_tf.model import MODEL_TYPES, build_srn, check_model_type, model_type_of
+
+TF1_SCOPE = "g_net"
+TF1_VARIABLE_NAMES = {"kernel": "weights", "bias": "biases"}
+# Training-only variables of a release checkpoint, which an importer skips.
+TF1_IGNORED = re.compile(r"(/Adam(_1)?$)|(^beta[12]_power$)|(global_step$)")
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+def tf1_name(keras_path):
+    """'enc1_2/conv1/kernel' → 'g_net/enc1_2/conv1/weights'."""
+    scope, leaf = keras_path.rsplit("/", 1)
+    return f"{TF1_SCOPE}/{scope}/{TF1_VARIABLE_NAMES[leaf]}"
+
+
+def tf1_name_map(model):
+    """{Keras variable path: TF1 checkpoint name} for every weight of `model`."""
+    return {v.path: tf1_name(v.path) for v in model.weights}
+
+
+def resolve_checkpoint_prefix(path):
+    """A checkpoint prefix from a prefix or from a folder holding a `checkpoint` state file.
+
+    Raises CheckpointError when there is none.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        state = tf.train.get_checkpoint_state(path)
+        if state is None or not state.model_checkpoint_path:
+            raise CheckpointError(
+                f"{path} is a folder but holds no TF checkpoint state file ('checkpoint'); expected "
+                "the release's layout (checkpoint, deblur.model-523000.index, "
+                "deblur.model-523000.data-00000-of-00001) or pass the prefix "
+                "(…/deblur.model-523000) itself")
+        # The state file may hold absolute paths of the machine that wrote it: look in `path`.
+        path = os.path.join(path, os.path.basename(state.model_checkpoint_path))
+    if not os.path.exists(path + ".index"):
+        raise CheckpointError(
+            f"no TF checkpoint at {path}: {path}.index does not exist. Pass a prefix such as "
+            "checkpoints/lstm/deblur.model-523000 or the folder holding the 'checkpoint' file")
+    return path
+
+
+def _read_shapes(prefix):
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as e:
+        raise CheckpointError(f"cannot read the TF checkpoint {prefix} (missing or truncated "
+                              f"file?): {e}") from e
+    return reader, reader.get_variable_to_shape_map()
+
+
+def _guess_type(shapes):
+    """The release type whose variables `shapes` holds, or None (another network)."""
+    first = shapes.get(f"{TF1_SCOPE}/enc1_1/weights")
+    if first is None or len(first) != 4:
+        return None
+    if f"{TF1_SCOPE}/convLSTM/LSTM_conv/weights" in shapes:
+        return "lstm"
+    return {6: "color", 2: "gray"}.get(first[2])
+
+
+def detect_model_type(path):
+    """"color", "gray" or "lstm" for a release checkpoint (prefix or folder), from its variables.
+
+    Raises CheckpointError when the checkpoint is not one of SRN's.
+    """
+    prefix = resolve_checkpoint_prefix(path)
+    _, shapes = _read_shapes(prefix)
+    model_type = _guess_type(shapes)
+    if model_type is None:
+        names = sorted(n for n in shapes if not TF1_IGNORED.search(n))
+        raise CheckpointError(
+            f"{prefix} is not an SRN-DeblurNet checkpoint: expected variables such as "
+            f"{TF1_SCOPE}/enc1_1/weights [5, 5, 6 or 2, 32]; found {len(names)} variables, e.g. "
+            f"{names[:5]}")
+    return model_type
+
+
+def load_tf1_checkpoint(model, path):
+    """Copies a release checkpoint's weights into a model made by `build_srn`.
+
+    Args:
+      model: keras.Model from `build_srn` (its type must match the checkpoint's).
+      path: checkpoint prefix (`…/deblur.model-523000`) or a folder with a `checkpoint` state file
+        (its latest checkpoint is used).
+    Returns:
+      The {Keras path: TF1 name} map used (every mapping is also logged at INFO).
+    Raises:
+      CheckpointError naming what was expected, what was found and which type the checkpoint looks
+      like, if any variable is missing or has another shape, or the file cannot be read. The model
+      is left unchanged in that case.
+    """
+    prefix = resolve_checkpoint_prefix(path)
+    reader, shapes = _read_shapes(prefix)
+    name_map = tf1_name_map(model)
+    expected_shapes = {v.path: tuple(v.shape) for v in model.weights}
+    problems = []
+    for keras_path, name in name_map.items():
+        expected = expected_shapes[keras_path]
+        found = shapes.get(name)
+        if found is None:
+            problems.append(f"{name}: missing (expected shape {list(expected)})")
+        elif tuple(found) != expected:
+            problems.append(f"{name}: shape {list(found)}, expected {list(expected)}")
+    unused = sorted(set(shapes) - set(name_map.values()) - {n for n in shapes if TF1_IGNORED.search(n)})
+    if problems:
+        looks_like = _guess_type(shapes)
+        looks = (f"it looks like a '{looks_like}' checkpoint: load it with "
+                 f"build_srn('{looks_like}')" if looks_like else
+                 "it does not look like any SRN-DeblurNet checkpoint")
+        raise CheckpointError(
+            f"{prefix} does not fit a '{model_type_of(model)}' model; {looks}. "
+            f"{len(problems)} of {len(name_map)} variables do not fit: " + "; ".join(problems[:8]) +
+            (" …" if len(problems) > 8 else ""))
+    try:
+        values = {keras_path: reader.get_tensor(name) for keras_path, name in name_map.items()}
+    except (tf.errors.OpError, IndexError) as e:   # IndexError: "Read less bytes than requested"
+        raise CheckpointError(f"cannot read the weights of {prefix} (truncated or corrupt data "
+                              f"file?): {getattr(e, 'message', e)}") from e
+    for variable in model.weights:
+        variable.assign(values[variable.path])
+        log.info("%s <- %s %s", variable.path, name_map[variable.path], list(variable.shape))
+    if unused:
+        log.warning("%d checkpoint variables not used: %s", len(unused), unused)
+    return name_map
+
+
+def is_tf1_checkpoint(path):
+    """True for a TF checkpoint prefix or a folder holding a `checkpoint` state file."""
+    path = os.fspath(path)
+    return (os.path.isfile(os.path.join(path, "checkpoint")) if os.path.isdir(path)
+            else os.path.exists(path + ".index"))
+
+
+def load_model(weights, model_type=None):
+    """A ready model from a `.keras` file or an original TF1 checkpoint (folder or prefix).
+
+    Args:
+      weights: path of a `.keras` file saved by this project, or a release checkpoint.
+      model_type: for TF1 checkpoints, overrides the type detected from the variables.
+    Raises:
+      CheckpointError (a ValueError) saying what was wrong with `weights`.
+    """
+    weights = os.fspath(weights)
+    if weights.endswith(".keras"):
+        if not os.path.isfile(weights):
+            raise CheckpointError(f"no such .keras file: {weights}")
+        import keras
+        return keras.models.load_model(weights)
+    if is_tf1_checkpoint(weights):
+        model_type = model_type or detect_model_type(weights)
+        check_model_type(model_type)
+        model = build_srn(model_type)
+        load_tf1_checkpoint(model, weights)
+        return model
+    raise CheckpointError(
+        f"cannot load weights from {weights}: expected a .keras file, or an original release "
+        "checkpoint (a folder with a 'checkpoint' file, or a prefix such as "
+        "checkpoints/lstm/deblur.model-523000)")
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    FLAGS = flags.FLAGS
+    model_type = FLAGS.model_type or detect_model_type(FLAGS.tf1_checkpoint)
+    log.info("model type: %s%s", model_type, "" if FLAGS.model_type else " (detected)")
+    model = load_model(FLAGS.tf1_checkpoint, model_type)
+    model.save(FLAGS.output)
+    log.info("wrote %s (%d parameters)", FLAGS.output, model.count_params())
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    flags.DEFINE_string("tf1_checkpoint", None, "release checkpoint: folder or prefix")
+    flags.DEFINE_string("output", None, "the .keras file to write")
+    flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "override the detected type")
+    flags.mark_flags_as_required(["tf1_checkpoint", "output"])
+    app.run(main)
