@@ -36,3 +36,10 @@ def run_script(*args, cwd=ROOT):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def embedded_dir():
+    """The embedded dataset, materialised in data/embedded (once; later runs reuse it)."""
+    from srn_tf import embedded
+    return embedded.ensure_materialised()

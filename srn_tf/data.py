@@ -1,0 +1,345 @@
+"""Blurry/sharp pairs from any source, and the tf.data pipelines that feed training and evaluation.
+
+Sources (`resolve_pairs`):
+  * a GoPro root in its own layout, `<root>/{train,test}/<SEQ>/{blur,blur_gamma,sharp}/NNNNNN.png`;
+  * a data list in the release's format, one `sharp_path blur_path` pair a line, relative to a root;
+  * a folder pair, `<root>/blur/*` and `<root>/sharp/*` matched by file name;
+  * `"embedded"` (or None): the embedded real-photo dataset, materialised in GoPro layout on first use;
+  * `"tfds:gopro"`: the TFDS builder of `srn_tf.gopro_tfds` (handled by the dataset functions).
+
+Images are uint8 files; pipelines yield float32 in [0, 1]. Structural problems are reported before
+any image is decoded, in one `DataError` that lists the offending paths.
+"""
+
+import contextlib
+import dataclasses
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from srn_tf.image_io import IMAGE_EXTENSIONS
+from srn_tf.model import image_channels
+
+log = logging.getLogger(__name__)
+
+GOPRO_SPLITS = ("train", "test")
+BLUR_KEYS = ("blur", "blur_gamma")
+TFDS_PREFIX = "tfds:"
+_SHOWN = 10   # offending paths listed in one message
+
+
+class DataError(ValueError):
+    """A data source that cannot be used as it is; the message lists the offending paths."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One training or test example: two image files of the same size and a stable name."""
+    blur: str
+    sharp: str
+    name: str
+
+
+def _fail(what, paths, hint):
+    shown = "\n  ".join(str(p) for p in paths[:_SHOWN])
+    more = f"\n  … and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
+    raise DataError(f"{what} ({len(paths)}):\n  {shown}{more}\n{hint}")
+
+
+def _images_in(folder):
+    return sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
+
+
+def _match_by_name(blur_dir, sharp_dir, prefix=""):
+    """Pairs of same-named files; (pairs, unmatched paths)."""
+    blurs, sharps = set(_images_in(blur_dir)), set(_images_in(sharp_dir))
+    pairs = [Pair(os.path.join(blur_dir, n), os.path.join(sharp_dir, n),
+                  prefix + os.path.splitext(n)[0]) for n in sorted(blurs & sharps)]
+    unmatched = ([f"{os.path.join(blur_dir, n)} (no sharp image)" for n in sorted(blurs - sharps)] +
+                 [f"{os.path.join(sharp_dir, n)} (no blurry image)" for n in sorted(sharps - blurs)])
+    return pairs, unmatched
+
+
+def gopro_pairs(root, split="train", blur_key="blur"):
+    """Pairs of a GoPro root (`GOPRO_Large` or a tree in its layout), named `<SEQ>/<frame>`."""
+    if blur_key not in BLUR_KEYS:
+        raise DataError(f"blur_key must be one of {BLUR_KEYS}, got {blur_key!r}")
+    split_dir = os.path.join(root, split)
+    if not os.path.isdir(split_dir):
+        raise DataError(f"GoPro root {root} has no '{split}' split: {split_dir} does not exist. "
+                        "Expected <root>/{train,test}/<SEQ>/{blur,blur_gamma,sharp}/NNNNNN.png")
+    pairs, problems = [], []
+    for seq in sorted(os.listdir(split_dir)):
+        seq_dir = os.path.join(split_dir, seq)
+        if not os.path.isdir(seq_dir):
+            continue
+        blur_dir, sharp_dir = os.path.join(seq_dir, blur_key), os.path.join(seq_dir, "sharp")
+        missing = [d for d in (blur_dir, sharp_dir) if not os.path.isdir(d)]
+        if missing:
+            problems += [f"{d} (missing folder)" for d in missing]
+            continue
+        seq_pairs, unmatched = _match_by_name(blur_dir, sharp_dir, prefix=f"{seq}/")
+        pairs += seq_pairs
+        problems += unmatched
+    if problems:
+        _fail(f"GoPro tree {split_dir} has unpaired images or missing folders", problems,
+              "Every <SEQ> needs a 'sharp' and a '" + blur_key + "' folder with the same file names.")
+    return pairs
+
+
+def data_list_pairs(list_path, root=None):
+    """Pairs of a release-style data list: lines `sharp_path blur_path`, relative to `root`.
+
+    `root` defaults to the list file's folder. Blank lines and lines starting with # are skipped.
+    """
+    root = os.path.dirname(os.path.abspath(list_path)) if root is None else root
+    pairs, problems = [], []
+    with open(list_path) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if len(fields) != 2:
+                problems.append(f"{list_path}:{number}: expected 'sharp_path blur_path', got "
+                                f"{line.strip()!r}")
+                continue
+            sharp, blur = (os.path.join(root, p) for p in fields)
+            missing = [p for p in (sharp, blur) if not os.path.isfile(p)]
+            problems += [f"{list_path}:{number}: {p} does not exist" for p in missing]
+            if not missing:
+                pairs.append(Pair(blur, sharp, os.path.splitext(fields[1])[0]))
+    if problems:
+        _fail(f"data list {list_path} has bad lines", problems,
+              f"Paths are relative to {root}; each line is 'sharp_path blur_path'.")
+    return pairs
+
+
+def folder_pairs(root):
+    """Pairs of `<root>/blur/*` and `<root>/sharp/*`, matched by file name."""
+    pairs, unmatched = _match_by_name(os.path.join(root, "blur"), os.path.join(root, "sharp"))
+    if unmatched:
+        _fail(f"folder pair {root} has unpaired images", unmatched,
+              "Each image in blur/ needs a sharp/ image of the same file name, and the reverse.")
+    return pairs
+
+
+def resolve_pairs(source=None, split="train", blur_key="blur"):
+    """The list of `Pair`s of a source (see the module docstring), not yet checked for sizes.
+
+    Raises DataError for an unknown or empty source.
+    """
+    if source in (None, "embedded"):
+        from srn_tf import embedded
+        return gopro_pairs(embedded.ensure_materialised(), split, blur_key)
+    source = os.fspath(source)
+    if os.path.isfile(source):
+        pairs = data_list_pairs(source)
+    elif os.path.isdir(os.path.join(source, "blur")) and os.path.isdir(os.path.join(source, "sharp")):
+        pairs = folder_pairs(source)
+    elif os.path.isdir(source) and any(os.path.isdir(os.path.join(source, s)) for s in GOPRO_SPLITS):
+        pairs = gopro_pairs(source, split, blur_key)
+    elif os.path.isdir(source):
+        raise DataError(f"{source} is neither a GoPro root (with train/ or test/), nor a folder "
+                        "pair (with blur/ and sharp/); give one of those, a data list file, "
+                        "'embedded' or 'tfds:gopro'")
+    else:
+        raise DataError(f"data source {source} does not exist; give a GoPro root, a folder pair, "
+                        "a data list file, 'embedded' or 'tfds:gopro'")
+    if not pairs:
+        raise DataError(f"data source {source} holds no image pairs")
+    return pairs
+
+
+def _image_size(path):
+    """(height, width) from the file header, or None if it is not a readable image."""
+    try:
+        with Image.open(path) as image:
+            return image.size[1], image.size[0]
+    except (OSError, ValueError):
+        return None
+
+
+def check_pairs(pairs, min_size=0):
+    """Checks every pair from file headers only: readable, same size, at least `min_size` square.
+
+    Raises one DataError listing every offending path. Returns the pairs.
+    """
+    if not pairs:
+        raise DataError("the data source holds no image pairs")
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(lambda p: (_image_size(p.blur), _image_size(p.sharp)), pairs))
+    problems = []
+    for pair, (blur_size, sharp_size) in zip(pairs, sizes):
+        for path, size in ((pair.blur, blur_size), (pair.sharp, sharp_size)):
+            if size is None:
+                problems.append(f"{path} (not a readable image)")
+            elif min(size) < min_size:
+                problems.append(f"{path} ({size[0]}×{size[1]}, smaller than the "
+                                f"{min_size}×{min_size} crop)")
+        if blur_size and sharp_size and blur_size != sharp_size:
+            problems.append(f"{pair.blur} ({blur_size}) and {pair.sharp} ({sharp_size}) differ in size")
+    if problems:
+        _fail("unusable images", problems, "Fix or remove these files, or lower --crop_size.")
+    return pairs
+
+
+def find_unreadable(pairs):
+    """Paths among `pairs` that TensorFlow cannot decode (a full decode of every file)."""
+    def bad(path):
+        try:
+            tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            return None
+        except tf.errors.OpError:
+            return path
+    paths = [p for pair in pairs for p in (pair.blur, pair.sharp)]
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        return [p for p in pool.map(bad, paths) if p]
+
+
+@contextlib.contextmanager
+def naming_unreadable_files(pairs):
+    """Turns a decode error raised while iterating a pipeline of `pairs` into a DataError naming
+    the corrupt file(s). tf.data's own error does not say which file failed."""
+    try:
+        yield
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError) as e:
+        log.error("an image failed to decode; looking for the file(s) at fault …")
+        bad = find_unreadable(pairs) if pairs else []
+        if not bad:
+            raise
+        _fail("corrupt or unreadable images", bad, "Replace or remove them and restart.")
+
+
+# ---- per-example ops (each works eagerly and inside tf.data) ---------------------------------
+
+def decode_pair(blur_path, sharp_path):
+    """Reads and decodes two image files → (blur, sharp) uint8 [H, W, 3]."""
+    def decode(path):
+        return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return decode(blur_path), decode(sharp_path)
+
+
+def to_model_input(image, channels):
+    """uint8 [..., H, W, 3] → float32 in [0, 1] with `channels` 3 (RGB) or 1 (the release's
+    `tf.image.rgb_to_grayscale`)."""
+    image = tf.cast(image, tf.float32) / 255.0
+    return image if channels == 3 else tf.image.rgb_to_grayscale(image)
+
+
+def random_crop_pair(blur, sharp, size, seed):
+    """The same random `size`² window of both [H, W, C] images; `seed` a [2] int tensor."""
+    stacked = tf.concat([blur, sharp], axis=-1)
+    crop = tf.image.stateless_random_crop(stacked, [size, size, tf.shape(stacked)[-1]], seed)
+    return tf.split(crop, 2, axis=-1)
+
+
+def augment_pair(blur, sharp, seed):
+    """The same random flip (left-right, up-down) and 90° rotation applied to both images."""
+    stacked = tf.concat([blur, sharp], axis=-1)
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    stacked = tf.image.stateless_random_flip_left_right(stacked, seeds[0])
+    stacked = tf.image.stateless_random_flip_up_down(stacked, seeds[1])
+    turns = tf.random.stateless_uniform([], seeds[2], 0, 4, dtype=tf.int32)
+    stacked = tf.image.rot90(stacked, turns)
+    return tf.split(stacked, 2, axis=-1)
+
+
+# ---- pipelines --------------------------------------------------------------------------------
+
+def _is_tfds(source):
+    return isinstance(source, str) and source.startswith(TFDS_PREFIX)
+
+
+def _tfds_examples(source, split, data_dir, shuffle_seed=None):
+    """(dataset of {"name", "blur", "sharp"} decoded uint8 examples, number of examples)."""
+    import tensorflow_datasets as tfds
+    from srn_tf import gopro_tfds  # noqa: F401  (registers the builder)
+    read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed)
+    ds, info = tfds.load(source[len(TFDS_PREFIX):], split=split, data_dir=data_dir, with_info=True,
+                         shuffle_files=shuffle_seed is not None, read_config=read_config)
+    ds = ds.map(lambda ex: {"name": tf.strings.join([ex["sequence"], ex["frame"]], "/"),
+                            "blur": ex["blur"], "sharp": ex["sharp"]})
+    return ds, info.splits[split].num_examples
+
+
+def _file_pairs(source, split, blur_key, min_size):
+    """Checked `Pair`s of a file source (or `source` itself when it is a list of pairs)."""
+    pairs = source if isinstance(source, (list, tuple)) else resolve_pairs(source, split, blur_key)
+    return check_pairs(pairs, min_size)
+
+
+def _paths(pairs):
+    return tf.data.Dataset.from_tensor_slices(([p.blur for p in pairs], [p.sharp for p in pairs]))
+
+
+_TFDS_SHUFFLE_BUFFER = 64   # decoded full-size images held for shuffling a TFDS source
+
+
+def make_train_dataset(source=None, *, crop_size=256, batch_size=16, model_type="color", seed=None,
+                       split="train", blur_key="blur", augment=False, crops_per_image=1,
+                       cache=False, tfds_data_dir=None):
+    """The training pipeline: random aligned crops of shuffled pairs, repeated forever.
+
+    Args:
+      source: see `resolve_pairs`, or a list of `Pair`s, or "tfds:gopro".
+      crop_size: side of the square crops, in pixels (the release: 256).
+      batch_size: crops per batch (the release: 16). Batches are always full.
+      model_type: "color" gives 3 channels, "gray"/"lstm" grayscale, 1 channel.
+      seed: int; with the same seed the same batches come out. None: a random seed.
+      augment: random flips and 90° rotations, the same for both images (off in the release).
+      crops_per_image: crops taken from each decoded pair (1 in the release).
+      cache: keep decoded images in memory after the first epoch (small datasets only).
+    Returns:
+      tf.data.Dataset of (blur, sharp) float32 [batch_size, crop_size, crop_size, C] in [0, 1].
+      Iterate it inside `naming_unreadable_files(pairs)` to get corrupt files named.
+    """
+    channels = image_channels(model_type)
+    seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1) if seed is None else int(seed)
+    if _is_tfds(source):
+        ds, size = _tfds_examples(source, split, tfds_data_dir, shuffle_seed=seed)
+        ds = ds.map(lambda ex: (ex["blur"], ex["sharp"]))
+        ds = (ds.cache() if cache else ds).shuffle(min(size, _TFDS_SHUFFLE_BUFFER), seed=seed)
+        ds = ds.repeat()
+    elif cache:
+        pairs = _file_pairs(source, split, blur_key, crop_size)
+        ds = _paths(pairs).map(decode_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
+        ds = ds.shuffle(len(pairs), seed=seed).repeat()
+    else:   # shuffle the file names, then decode: nothing big is held
+        pairs = _file_pairs(source, split, blur_key, crop_size)
+        ds = _paths(pairs).shuffle(len(pairs), seed=seed).repeat()
+        ds = ds.map(decode_pair, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def crops(index, pair):
+        blur, sharp = pair
+        out_blur, out_sharp = [], []
+        for k in range(crops_per_image):
+            crop_seed = tf.stack([tf.constant(seed, tf.int64), index * crops_per_image + k])
+            b, s = random_crop_pair(blur, sharp, crop_size, crop_seed)
+            if augment:
+                b, s = augment_pair(b, s, crop_seed + [0, 1 << 40])
+            out_blur.append(b)
+            out_sharp.append(s)
+        return (to_model_input(tf.stack(out_blur), channels),
+                to_model_input(tf.stack(out_sharp), channels))
+
+    ds = ds.enumerate().map(crops, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    if crops_per_image > 1:   # mix crops of different images within a batch
+        ds = ds.shuffle(4 * crops_per_image * max(1, batch_size // crops_per_image), seed=seed)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def make_eval_dataset(source=None, *, split="test", blur_key="blur", tfds_data_dir=None):
+    """Full-size pairs in a stable order: dicts {"name": str, "blur", "sharp": uint8 [H, W, 3]}.
+
+    Iterate it inside `naming_unreadable_files(resolve_pairs(...))` to get corrupt files named.
+    """
+    if _is_tfds(source):
+        return _tfds_examples(source, split, tfds_data_dir)[0]
+    pairs = _file_pairs(source, split, blur_key, 0)
+    names = tf.data.Dataset.from_tensor_slices([p.name for p in pairs])
+    ds = tf.data.Dataset.zip(names, _paths(pairs).map(decode_pair, num_parallel_calls=tf.data.AUTOTUNE))
+    return ds.map(lambda n, pair: {"name": n, "blur": pair[0], "sharp": pair[1]}).prefetch(2)

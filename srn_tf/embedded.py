@@ -1,0 +1,206 @@
+"""The embedded dataset: real photographs shipped inside scikit-image, blurred the way GoPro was.
+
+GoPro's blurry frames are averages of 7–13 consecutive sharp frames of a hand-held 240 fps camera;
+the middle frame is the sharp target. Here each photo plays the middle frame: the camera moves along
+a random smooth trajectory (a sub-pixel quadratic path of 4–16 px and a small rotation, up to ±0.6°
+at the end points), one warped frame per half pixel of travel, averaged as stored (GoPro's `blur`)
+and, for `blur_gamma`, in linear light (γ = 2.2), with mild Gaussian noise (σ 0.5–2 grey levels).
+Each frame's trajectory (dx, dy in pixels, angle in degrees) and its translation-only blur kernel
+are saved beside it.
+
+What it is: real image content with synthetic, physically plausible camera-shake blur, enough to see
+training learn and to compare methods on equal terms, with no download. What it is not: GoPro (no
+moving objects, no depth-dependent blur, small images), so its figures are not GoPro figures.
+
+The split is by photo: test photos are never seen in training. Written in the GoPro layout:
+  <dir>/{train,test}/<photo>/{blur,blur_gamma,sharp}/NNNNNN.png, .../kernel/NNNNNN.npy,
+  .../trajectory/NNNNNN.json
+Made once (`python -m srn_tf.embedded`), or automatically the first time a command needs it.
+"""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from srn_tf.image_io import write_png
+
+log = logging.getLogger(__name__)
+
+PHOTOS = {
+    "train": ("astronaut", "motorcycle_left", "motorcycle_right", "hubble_deep_field", "retina",
+              "immunohistochemistry"),
+    "test": ("chelsea", "coffee", "rocket"),
+}
+FRAMES_PER_PHOTO = {"train": 6, "test": 2}
+MAX_SIDE = 512            # photos are downscaled so that their longer side is at most this
+GAMMA = 2.2
+VERSION = "1"             # bump when the recipe changes: the materialised copy is then remade
+DEFAULT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "data", "embedded")
+
+
+def load_photo(name):
+    """A scikit-image photo as uint8 H×W×3, the longer side at most MAX_SIDE (antialiased)."""
+    import skimage.data
+    from skimage.transform import rescale
+    stereo = {"motorcycle_left": 0, "motorcycle_right": 1}
+    photo = (skimage.data.stereo_motorcycle()[stereo[name]] if name in stereo
+             else getattr(skimage.data, name)())
+    scale = MAX_SIDE / max(photo.shape[:2])
+    if scale < 1:
+        photo = rescale(photo, scale, channel_axis=2, anti_aliasing=True, preserve_range=True)
+        photo = np.round(photo).astype(np.uint8)
+    return np.ascontiguousarray(photo[:, :, :3])
+
+
+def random_trajectory(rng):
+    """A smooth camera path: array [F, 3] of (dx px, dy px, angle °), F odd, middle frame 0.
+
+    Quadratic in time t ∈ [−1, 1]: a random direction of travel, a random bend, and a rotation that
+    grows linearly; frames are spaced at most half a pixel apart so the average is smooth.
+    """
+    length = rng.uniform(4.0, 16.0)
+    direction = rng.uniform(0, 2 * np.pi)
+    velocity = 0.5 * length * np.array([np.cos(direction), np.sin(direction)])
+    bend = rng.normal(0.0, length / 6.0, size=2)
+    spin = rng.uniform(-0.6, 0.6)
+    num_frames = 2 * int(np.ceil(length)) + 1
+    t = np.linspace(-1.0, 1.0, num_frames)[:, None]
+    shifts = t * velocity + (t ** 2 - (t ** 2).mean()) * bend   # mean shift ~0: sharp is centred
+    shifts -= shifts[num_frames // 2]                           # the middle frame is the photo
+    return np.concatenate([shifts, t * spin], axis=1)
+
+
+def _warp_frames(image, trajectory):
+    """Frame f = image moved by (dx, dy) and turned by angle about the centre: [F, H, W, C]."""
+    h, w = image.shape[:2]
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    transforms = []
+    for dx, dy, angle in trajectory:
+        a = np.deg2rad(angle)
+        cos, sin = np.cos(a), np.sin(a)
+        # output pixel p ← input pixel R⁻¹(p − c − d) + c
+        tx = cx - cos * (cx + dx) - sin * (cy + dy)
+        ty = cy + sin * (cx + dx) - cos * (cy + dy)
+        transforms.append([cos, sin, tx, -sin, cos, ty, 0.0, 0.0])
+    frames = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.repeat(tf.constant(image[None], tf.float32), len(trajectory), axis=0),
+        transforms=tf.constant(transforms, tf.float32), output_shape=[h, w],
+        interpolation="BILINEAR", fill_mode="NEAREST", fill_value=0.0)
+    return frames.numpy()
+
+
+def kernel_from_trajectory(trajectory):
+    """The translation part of the blur as a normalised 2-D kernel (odd size, centre = no shift).
+
+    Convolving the sharp image with it (true convolution, e.g. scipy.signal.convolve) approximates
+    the blurry image; the small rotation is left out.
+    """
+    shifts = trajectory[:, :2]
+    radius = int(np.ceil(np.abs(shifts).max())) + 1
+    kernel = np.zeros((2 * radius + 1, 2 * radius + 1))
+    for dx, dy in shifts:   # bilinear splat of each frame's shift
+        x, y = dx + radius, dy + radius
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        fx, fy = x - x0, y - y0
+        kernel[y0, x0] += (1 - fx) * (1 - fy)
+        kernel[y0, x0 + 1] += fx * (1 - fy)
+        kernel[y0 + 1, x0] += (1 - fx) * fy
+        kernel[y0 + 1, x0 + 1] += fx * fy
+    return kernel / kernel.sum()
+
+
+def synthesize(sharp, rng):
+    """Blurs a uint8 photo along a random trajectory.
+
+    Returns {"blur", "blur_gamma": uint8 like `sharp`, "kernel": float [k, k],
+    "trajectory": [F, 3] (dx, dy, angle°), "noise_sigma": grey levels}.
+    """
+    trajectory = random_trajectory(rng)
+    frames = _warp_frames(sharp.astype(np.float32) / 255.0, trajectory)
+    sigma = rng.uniform(0.5, 2.0)
+    noise = rng.normal(0.0, sigma / 255.0, size=sharp.shape)
+    stored = frames.mean(axis=0)
+    linear = (frames ** GAMMA).mean(axis=0) ** (1.0 / GAMMA)
+
+    def quantise(x):
+        return np.round(np.clip(x + noise, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    return {"blur": quantise(stored), "blur_gamma": quantise(linear),
+            "kernel": kernel_from_trajectory(trajectory), "trajectory": trajectory,
+            "noise_sigma": sigma}
+
+
+def materialise(directory=DEFAULT_DIR, seed=0, frames_per_photo=None):
+    """Writes the whole dataset to `directory` (atomically: built aside, then renamed in)."""
+    frames_per_photo = frames_per_photo or FRAMES_PER_PHOTO
+    parent = os.path.dirname(os.path.abspath(directory))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".embedded-", dir=parent)
+    try:
+        for split, photos in PHOTOS.items():
+            for p, photo_name in enumerate(photos):
+                sharp = load_photo(photo_name)
+                rng = np.random.default_rng([seed, p, GOPRO_SPLIT_IDS[split]])
+                seq = os.path.join(tmp, split, photo_name)
+                for sub in ("blur", "blur_gamma", "sharp", "kernel", "trajectory"):
+                    os.makedirs(os.path.join(seq, sub))
+                for f in range(frames_per_photo[split]):
+                    example = synthesize(sharp, rng)
+                    stem = f"{f:06d}"
+                    write_png(os.path.join(seq, "sharp", stem + ".png"), sharp)
+                    for key in ("blur", "blur_gamma"):
+                        write_png(os.path.join(seq, key, stem + ".png"), example[key])
+                    np.save(os.path.join(seq, "kernel", stem + ".npy"), example["kernel"])
+                    with open(os.path.join(seq, "trajectory", stem + ".json"), "w") as fh:
+                        json.dump({"dx_dy_angle_deg": example["trajectory"].round(4).tolist(),
+                                   "noise_sigma_grey_levels": round(example["noise_sigma"], 4)},
+                                  fh)
+        with open(os.path.join(tmp, "VERSION"), "w") as fh:
+            fh.write(_version_tag(seed, frames_per_photo))
+        if os.path.isdir(directory):
+            shutil.rmtree(directory)
+        os.rename(tmp, directory)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+    return directory
+
+
+GOPRO_SPLIT_IDS = {"train": 0, "test": 1}
+
+
+def _version_tag(seed, frames_per_photo):
+    return f"{VERSION} seed={seed} frames={sorted(frames_per_photo.items())}\n"
+
+
+def ensure_materialised(directory=DEFAULT_DIR, seed=0):
+    """`directory`, after writing the dataset there if it is missing or out of date."""
+    tag_path = os.path.join(directory, "VERSION")
+    if os.path.isfile(tag_path):
+        with open(tag_path) as fh:
+            if fh.read() == _version_tag(seed, FRAMES_PER_PHOTO):
+                return directory
+    log.warning("writing the embedded dataset to %s (once; a few seconds)", directory)
+    return materialise(directory, seed)
+
+
+def main(argv):
+    del argv
+    from absl import flags
+    out = materialise(flags.FLAGS.output, flags.FLAGS.seed)
+    counts = {s: sum(len(os.listdir(os.path.join(out, s, p, "sharp"))) for p in PHOTOS[s])
+              for s in PHOTOS}
+    print(f"wrote {out}: {counts}")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    flags.DEFINE_string("output", DEFAULT_DIR, "folder to write (replaced if it exists)")
+    flags.DEFINE_integer("seed", 0, "seed of the blur trajectories and noise")
+    app.run(main)

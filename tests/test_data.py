@@ -1,0 +1,213 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from srn_tf import data
+from srn_tf.image_io import write_png
+
+
+def make_gopro_tree(root, split="train", sequences=2, frames=3, size=(48, 64), same=False, seed=0):
+    """A tiny GoPro-layout tree; with same=True the blurry images equal the sharp ones."""
+    rng = np.random.default_rng(seed)
+    for s in range(sequences):
+        seq = os.path.join(root, split, f"GOPR{s:04d}_00_00")
+        for key in ("blur", "blur_gamma", "sharp"):
+            os.makedirs(os.path.join(seq, key), exist_ok=True)
+        for f in range(frames):
+            sharp = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+            blur = sharp if same else rng.integers(0, 256, size + (3,), dtype=np.uint8)
+            write_png(os.path.join(seq, "sharp", f"{f:06d}.png"), sharp)
+            write_png(os.path.join(seq, "blur", f"{f:06d}.png"), blur)
+            write_png(os.path.join(seq, "blur_gamma", f"{f:06d}.png"), blur)
+    return str(root)
+
+
+@pytest.fixture
+def identical_tree(tmp_path):
+    return make_gopro_tree(tmp_path, same=True)
+
+
+def first_batches(ds, n):
+    return [tuple(t.numpy() for t in batch) for batch in ds.take(n)]
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_crops_stay_aligned(identical_tree, augment):
+    ds = data.make_train_dataset(identical_tree, crop_size=32, batch_size=4, seed=1,
+                                 augment=augment, crops_per_image=2)
+    for blur, sharp in first_batches(ds, 6):
+        assert blur.shape == sharp.shape == (4, 32, 32, 3) and blur.dtype == np.float32
+        np.testing.assert_array_equal(blur, sharp)
+        assert 0.0 <= blur.min() and blur.max() <= 1.0
+
+
+def test_same_seed_same_batches_other_seed_others(tmp_path):
+    root = make_gopro_tree(tmp_path)
+    a = first_batches(data.make_train_dataset(root, crop_size=16, batch_size=2, seed=5), 5)
+    b = first_batches(data.make_train_dataset(root, crop_size=16, batch_size=2, seed=5), 5)
+    c = first_batches(data.make_train_dataset(root, crop_size=16, batch_size=2, seed=6), 5)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x[0], y[0])
+    assert any(not np.array_equal(x[0], z[0]) for x, z in zip(a, c))
+
+
+def test_each_epoch_visits_every_pair_in_a_new_order(tmp_path):
+    root = make_gopro_tree(tmp_path, sequences=2, frames=4, size=(16, 16))
+    pairs = data.resolve_pairs(root)
+    sharps = {data.decode_pair(p.blur, p.sharp)[1].numpy().tobytes(): p.name for p in pairs}
+    ds = data.make_train_dataset(root, crop_size=16, batch_size=1, seed=3)
+    order = [sharps[(np.round(s[0] * 255)).astype(np.uint8).tobytes()]
+             for _, s in first_batches(ds, 3 * len(pairs))]
+    epochs = [order[i * 8:(i + 1) * 8] for i in range(3)]
+    assert all(sorted(e) == sorted(sharps.values()) for e in epochs)
+    assert len({tuple(e) for e in epochs}) > 1
+
+
+def test_cache_gives_the_same_batches(tmp_path):
+    root = make_gopro_tree(tmp_path)
+    plain = first_batches(data.make_train_dataset(root, crop_size=16, batch_size=2, seed=2), 4)
+    cached = first_batches(data.make_train_dataset(root, crop_size=16, batch_size=2, seed=2,
+                                                   cache=True), 4)
+    for x, y in zip(plain, cached):
+        np.testing.assert_array_equal(x[0], y[0])
+
+
+def test_grayscale_uses_the_luma_weights(identical_tree):
+    ds = data.make_train_dataset(identical_tree, crop_size=48, batch_size=1, seed=0,
+                                 model_type="lstm")
+    blur, _ = first_batches(ds, 1)[0]
+    assert blur.shape == (1, 48, 48, 1)
+    pairs = data.resolve_pairs(identical_tree)
+    rgbs = [data.decode_pair(p.blur, p.sharp)[0].numpy()[:, :, :].astype(np.float64) / 255
+            for p in pairs]
+    # The crop is 48 wide in a 64-wide image: compare with every horizontal offset.
+    candidates = [(rgb @ [0.2989, 0.587, 0.114])[:, x:x + 48] for rgb in rgbs for x in range(17)]
+    assert min(np.abs(c - blur[0, :, :, 0]).max() for c in candidates) < 1e-3
+
+
+def test_crops_per_image(tmp_path):
+    root = make_gopro_tree(tmp_path, sequences=1, frames=2)
+    ds = data.make_train_dataset(root, crop_size=16, batch_size=8, seed=0, crops_per_image=4)
+    blur, sharp = first_batches(ds, 1)[0]
+    assert blur.shape == (8, 16, 16, 3)
+    assert len({b.tobytes() for b in blur}) == 8   # different windows
+
+
+def test_ops_give_the_same_result_eagerly_and_in_tf_data(tmp_path):
+    root = make_gopro_tree(tmp_path, sequences=1, frames=1)
+    pair = data.resolve_pairs(root)[0]
+    seed = tf.constant([4, 2], tf.int64)
+
+    def ops(blur_path, sharp_path):
+        blur, sharp = data.decode_pair(blur_path, sharp_path)
+        gray = data.to_model_input(blur, 1)
+        cb, cs = data.random_crop_pair(blur, sharp, 24, seed)
+        ab, as_ = data.augment_pair(cb, cs, seed)
+        return blur, gray, cb, cs, ab, as_
+
+    eager = ops(tf.constant(pair.blur), tf.constant(pair.sharp))
+    in_data = next(iter(tf.data.Dataset.from_tensors((pair.blur, pair.sharp)).map(ops)))
+    for e, d in zip(eager, in_data):
+        np.testing.assert_array_equal(e.numpy(), d.numpy())
+
+
+def test_data_list_in_the_release_format(tmp_path):
+    root = make_gopro_tree(tmp_path)
+    lines = ["GOPR0000_00_00/sharp/000001.png GOPR0000_00_00/blur/000001.png",
+             "", "GOPR0001_00_00/sharp/000000.png GOPR0001_00_00/blur/000000.png"]
+    (tmp_path / "train" / "list.txt").write_text("\n".join(lines) + "\n")
+    pairs = data.resolve_pairs(str(tmp_path / "train" / "list.txt"))
+    assert [p.name for p in pairs] == ["GOPR0000_00_00/blur/000001",
+                                       "GOPR0001_00_00/blur/000000"]
+    assert pairs[0].sharp == os.path.join(root, "train", "GOPR0000_00_00/sharp/000001.png")
+
+
+def test_data_list_errors_list_every_bad_line(tmp_path):
+    make_gopro_tree(tmp_path)
+    (tmp_path / "train" / "list.txt").write_text(
+        "GOPR0000_00_00/sharp/000001.png\n"
+        "GOPR0000_00_00/sharp/000009.png GOPR0000_00_00/blur/000009.png\n")
+    with pytest.raises(data.DataError) as e:
+        data.resolve_pairs(str(tmp_path / "train" / "list.txt"))
+    message = str(e.value)
+    assert "list.txt:1: expected 'sharp_path blur_path'" in message
+    assert "list.txt:2: " in message and "000009.png does not exist" in message
+
+
+def test_unpaired_images_are_listed(tmp_path):
+    make_gopro_tree(tmp_path)
+    os.remove(tmp_path / "train" / "GOPR0000_00_00" / "sharp" / "000001.png")
+    os.remove(tmp_path / "train" / "GOPR0001_00_00" / "blur" / "000002.png")
+    with pytest.raises(data.DataError) as e:
+        data.resolve_pairs(str(tmp_path))
+    message = str(e.value)
+    assert "GOPR0000_00_00/blur/000001.png (no sharp image)" in message
+    assert "GOPR0001_00_00/sharp/000002.png (no blurry image)" in message
+
+
+def test_folder_pair_source_and_its_errors(tmp_path):
+    for key in ("blur", "sharp"):
+        (tmp_path / key).mkdir()
+        write_png(str(tmp_path / key / "a.png"), np.zeros((20, 20, 3), np.uint8))
+    assert [p.name for p in data.resolve_pairs(str(tmp_path))] == ["a"]
+    write_png(str(tmp_path / "blur" / "b.png"), np.zeros((20, 20, 3), np.uint8))
+    with pytest.raises(data.DataError, match=r"blur/b.png \(no sharp image\)"):
+        data.resolve_pairs(str(tmp_path))
+
+
+def test_empty_and_unknown_sources(tmp_path):
+    (tmp_path / "blur").mkdir()
+    (tmp_path / "sharp").mkdir()
+    with pytest.raises(data.DataError, match="holds no image pairs"):
+        data.resolve_pairs(str(tmp_path))
+    with pytest.raises(data.DataError, match="does not exist"):
+        data.resolve_pairs(str(tmp_path / "nowhere"))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(data.DataError, match="neither a GoPro root"):
+        data.resolve_pairs(str(tmp_path / "other"))
+
+
+def test_gopro_root_without_the_split(tmp_path):
+    root = make_gopro_tree(tmp_path, split="train")
+    with pytest.raises(data.DataError, match="has no 'test' split"):
+        data.resolve_pairs(root, split="test")
+
+
+def test_images_smaller_than_the_crop_and_unreadable_headers(tmp_path):
+    root = make_gopro_tree(tmp_path, size=(48, 64))
+    bad = tmp_path / "train" / "GOPR0001_00_00" / "sharp" / "000000.png"
+    bad.write_bytes(b"not a png at all")
+    with pytest.raises(data.DataError) as e:
+        data.make_train_dataset(root, crop_size=56)
+    message = str(e.value)
+    assert "(48×64, smaller than the 56×56 crop)" in message
+    assert f"{bad} (not a readable image)" in message
+
+
+def test_corrupt_png_is_named_when_the_pipeline_hits_it(tmp_path):
+    root = make_gopro_tree(tmp_path, sequences=1, frames=2)
+    bad = tmp_path / "train" / "GOPR0000_00_00" / "blur" / "000001.png"
+    bad.write_bytes(bad.read_bytes()[:200])    # a valid header, a truncated body
+    pairs = data.resolve_pairs(root)
+    ds = data.make_train_dataset(pairs, crop_size=16, batch_size=2, seed=0)
+    with pytest.raises(data.DataError, match="000001.png"):
+        with data.naming_unreadable_files(pairs):
+            for _ in ds.take(4):
+                pass
+
+
+def test_eval_dataset_is_full_size_in_a_stable_order(tmp_path):
+    root = make_gopro_tree(tmp_path, split="test", size=(20, 30))
+    examples = list(data.make_eval_dataset(root, split="test"))
+    names = [e["name"].numpy().decode() for e in examples]
+    assert names == sorted(names) and len(names) == 6
+    assert names[0] == "GOPR0000_00_00/000000"
+    assert examples[0]["blur"].shape == (20, 30, 3) and examples[0]["sharp"].dtype == tf.uint8
+
+
+def test_blur_gamma_key(tmp_path):
+    root = make_gopro_tree(tmp_path)
+    pairs = data.resolve_pairs(root, blur_key="blur_gamma")
+    assert "/blur_gamma/" in pairs[0].blur
