@@ -272,52 +272,100 @@ def _file_pairs(source, split, blur_key, min_size):
     return check_pairs(pairs, min_size)
 
 
+_TFDS_SHUFFLE_BUFFER = 64   # decoded full-size images held for shuffling a TFDS source
+
+
 def _paths(pairs):
     return tf.data.Dataset.from_tensor_slices(([p.blur for p in pairs], [p.sharp for p in pairs]))
 
 
-_TFDS_SHUFFLE_BUFFER = 64   # decoded full-size images held for shuffling a TFDS source
+def _decoder(pairs, cache):
+    """A graph function pair index → decoded (blur, sharp) uint8 [H, W, 3].
+
+    With `cache`, every pair is decoded once, now, and kept in memory (one flat uint8 variable).
+    """
+    if not cache:
+        blur_paths = tf.constant([p.blur for p in pairs])
+        sharp_paths = tf.constant([p.sharp for p in pairs])
+        return lambda i: decode_pair(tf.gather(blur_paths, i), tf.gather(sharp_paths, i))
+    images = [image.numpy() for pair in _paths(pairs).map(
+        decode_pair, num_parallel_calls=tf.data.AUTOTUNE) for image in pair]
+    shapes = tf.constant([image.shape for image in images], tf.int64)
+    offsets = tf.constant(np.cumsum([0] + [image.size for image in images]), tf.int64)
+    flat = tf.Variable(np.concatenate([image.ravel() for image in images]), trainable=False)
+
+    def image(k):
+        return tf.reshape(flat[offsets[k]:offsets[k + 1]], shapes[k])
+    return lambda i: (image(2 * i), image(2 * i + 1))
+
+
+def _epoch_order(num_pairs, seed, epoch):
+    """The pair order of one epoch: a permutation of range(num_pairs) fixed by (seed, epoch)."""
+    noise = tf.random.stateless_uniform([num_pairs], tf.stack([tf.cast(seed, tf.int64), epoch]))
+    return tf.argsort(noise, stable=True)
 
 
 def make_train_dataset(source=None, *, crop_size=256, batch_size=16, model_type="color", seed=None,
                        split="train", blur_key="blur", augment=False, crops_per_image=1,
-                       cache=False, tfds_data_dir=None):
-    """The training pipeline: random aligned crops of shuffled pairs, repeated forever.
+                       cache=False, start_step=0, num_shards=1, shard_index=0, tfds_data_dir=None):
+    """The training pipeline: random aligned crops of pairs shuffled anew each epoch, forever.
+
+    Every batch is a function of (seed, step) alone: the pairs of step s are positions
+    s·P … (s+1)·P − 1 (P = batch_size / crops_per_image) of the endless stream of epochs, each epoch
+    a permutation of the pairs drawn from (seed, epoch), and crop k of stream position j is cut with
+    the stateless seed (seed, j·crops_per_image + k). So a run resumed at `start_step` sees exactly
+    the batches an uninterrupted run would, and shards of a global batch need no coordination.
 
     Args:
       source: see `resolve_pairs`, or a list of `Pair`s, or "tfds:gopro".
       crop_size: side of the square crops, in pixels (the release: 256).
-      batch_size: crops per batch (the release: 16). Batches are always full.
+      batch_size: crops per global batch (the release: 16).
       model_type: "color" gives 3 channels, "gray"/"lstm" grayscale, 1 channel.
-      seed: int; with the same seed the same batches come out. None: a random seed.
+      seed: int; the same seed gives the same batches. None: a random seed.
       augment: random flips and 90° rotations, the same for both images (off in the release).
-      crops_per_image: crops taken from each decoded pair (1 in the release).
-      cache: keep decoded images in memory after the first epoch (small datasets only).
+      crops_per_image: crops cut from each decoded pair (1 in the release); divides batch_size.
+      cache: decode every pair once and keep it in memory (small datasets only).
+      start_step: the first batch is that of this step.
+      num_shards, shard_index: yield only this shard's contiguous slice of each global batch
+        (batch_size / num_shards crops; shard i holds crops i·b … (i+1)·b − 1 of the global batch).
     Returns:
-      tf.data.Dataset of (blur, sharp) float32 [batch_size, crop_size, crop_size, C] in [0, 1].
-      Iterate it inside `naming_unreadable_files(pairs)` to get corrupt files named.
+      tf.data.Dataset of (blur, sharp) float32 [batch_size / num_shards, crop_size, crop_size, C]
+      in [0, 1]. Iterate it inside `naming_unreadable_files(pairs)` to get corrupt files named.
+      For "tfds:gopro" the order comes from a shuffle buffer instead: deterministic for a seed, but
+      a resumed run starts a fresh shuffle.
     """
     channels = image_channels(model_type)
     seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1) if seed is None else int(seed)
-    if _is_tfds(source):
-        ds, size = _tfds_examples(source, split, tfds_data_dir, shuffle_seed=seed)
-        ds = ds.map(lambda ex: (ex["blur"], ex["sharp"]))
-        ds = (ds.cache() if cache else ds).shuffle(min(size, _TFDS_SHUFFLE_BUFFER), seed=seed)
-        ds = ds.repeat()
-    elif cache:
-        pairs = _file_pairs(source, split, blur_key, crop_size)
-        ds = _paths(pairs).map(decode_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
-        ds = ds.shuffle(len(pairs), seed=seed).repeat()
-    else:   # shuffle the file names, then decode: nothing big is held
-        pairs = _file_pairs(source, split, blur_key, crop_size)
-        ds = _paths(pairs).shuffle(len(pairs), seed=seed).repeat()
-        ds = ds.map(decode_pair, num_parallel_calls=tf.data.AUTOTUNE)
+    pairs_per_step, rest = divmod(batch_size, crops_per_image)
+    if rest or pairs_per_step % num_shards:
+        raise ValueError(f"batch_size {batch_size} must be a multiple of crops_per_image "
+                         f"({crops_per_image}) × shards ({num_shards})")
+    per_shard = pairs_per_step // num_shards
 
-    def crops(index, pair):
+    if _is_tfds(source):
+        ds, size = _tfds_examples(source, split, tfds_data_dir, shuffle_seed=seed + start_step)
+        ds = ds.map(lambda ex: (ex["blur"], ex["sharp"]))
+        ds = (ds.cache() if cache else ds).shuffle(min(size, _TFDS_SHUFFLE_BUFFER),
+                                                   seed=seed + start_step).repeat()
+        ds = ds.shard(num_shards, shard_index).enumerate(start_step * pairs_per_step)
+    else:
+        pairs = _file_pairs(source, split, blur_key, crop_size)
+        decode, num_pairs = _decoder(pairs, cache), len(pairs)
+
+        def position(local):   # this shard's n-th pair → (stream position j, decoded pair)
+            step = start_step + local // per_shard
+            j = step * pairs_per_step + shard_index * per_shard + local % per_shard
+            order = _epoch_order(num_pairs, seed, j // num_pairs)
+            return j, decode(tf.gather(order, j % num_pairs))
+
+        ds = tf.data.Dataset.range(np.iinfo(np.int64).max).map(
+            position, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def crops(j, pair):
         blur, sharp = pair
         out_blur, out_sharp = [], []
         for k in range(crops_per_image):
-            crop_seed = tf.stack([tf.constant(seed, tf.int64), index * crops_per_image + k])
+            crop_seed = tf.stack([tf.constant(seed, tf.int64), j * crops_per_image + k])
             b, s = random_crop_pair(blur, sharp, crop_size, crop_seed)
             if augment:
                 b, s = augment_pair(b, s, crop_seed + [0, 1 << 40])
@@ -326,10 +374,8 @@ def make_train_dataset(source=None, *, crop_size=256, batch_size=16, model_type=
         return (to_model_input(tf.stack(out_blur), channels),
                 to_model_input(tf.stack(out_sharp), channels))
 
-    ds = ds.enumerate().map(crops, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    if crops_per_image > 1:   # mix crops of different images within a batch
-        ds = ds.shuffle(4 * crops_per_image * max(1, batch_size // crops_per_image), seed=seed)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(crops, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    return ds.batch(batch_size // num_shards, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def make_eval_dataset(source=None, *, split="test", blur_key="blur", tfds_data_dir=None):

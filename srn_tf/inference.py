@@ -1,8 +1,9 @@
 """Deblurring whole images of any size with a model from `build_srn`, as the release tested.
 
 `deblur(model, image)` pads to multiples of 16 (edge padding at the bottom and right), runs the
-model as a compiled `tf.function` (one trace per padded shape), keeps the finest level, clips it to
-[0, 1] and converts back the way the release did (× max value, then truncate).
+model as a compiled `tf.function` (traced once, for any size), keeps the finest level, clips it to
+[0, 1] and converts back the way the release did (× max value, then truncate). The function is the
+same graph as the SavedModel export's, so both give bit-identical results.
 """
 
 import logging
@@ -14,8 +15,6 @@ import tensorflow as tf
 from srn_tf.model import SIZE_MULTIPLE, model_type_of
 
 log = logging.getLogger(__name__)
-
-MAX_VALUES = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 
 
 def pad_to_multiple(images, multiple=SIZE_MULTIPLE):
@@ -50,25 +49,45 @@ def restore_batch(model, images, model_type):
     return tf.clip_by_value(finest[:, :shape[1], :shape[2], :], 0.0, 1.0)
 
 
+def restore_integer_batch(model, images, model_type):
+    """`restore_batch` for uint8 or uint16 images, converted the release's way, in the graph.
+
+    [N, H, W, C] integers → float in [0, 1] (÷ max value) → finest level clipped to [0, 1] →
+    × max value, truncated to the input's dtype. The SavedModel's serving signature is this too.
+    """
+    max_value = float(images.dtype.max)
+    restored = restore_batch(model, tf.cast(images, tf.float32) / max_value, model_type)
+    return tf.cast(restored * max_value, images.dtype)
+
+
 _compiled = weakref.WeakKeyDictionary()
 
 
-def _compiled_restore(model):
-    """One `tf.function` per model; it traces once per padded input shape."""
-    if model not in _compiled:
+def compiled_restore(model, dtype=tf.uint8):
+    """`restore_integer_batch` of `model` as a graph for `dtype` images of any size.
+
+    Traced once per model and dtype: H and W are dynamic, so images of any size reuse one graph,
+    the same as the export's (with static shapes oneDNN may pick other kernels, which would move
+    results by a grey level here and there).
+    """
+    functions = _compiled.setdefault(model, {})
+    dtype = tf.as_dtype(dtype)
+    if dtype not in functions:
         model_type = model_type_of(model)
-        _compiled[model] = tf.function(lambda images: restore_batch(model, images, model_type))
-    return _compiled[model]
+        functions[dtype] = tf.function(
+            lambda images: restore_integer_batch(model, images, model_type),
+            input_signature=[tf.TensorSpec([None, None, None, None], dtype)])
+    return functions[dtype]
 
 
-def to_rgb_float(image):
-    """Checks an image array and scales it to float32 [H, W, C] in [0, 1].
+def check_image(image):
+    """Checks an image array; returns it as H×W×C with C = 1 or 3 (uint8 or uint16).
 
     Accepts uint8 or uint16, H×W, H×W×1, H×W×3 or H×W×4 (alpha is dropped, with a warning).
-    Returns (float image with C = 1 or 3, the input's dtype). Raises ValueError otherwise.
+    Raises ValueError otherwise.
     """
     image = np.asarray(image)
-    if image.dtype not in MAX_VALUES:
+    if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected a uint8 or uint16 image, got dtype {image.dtype}; convert "
                          "float images with e.g. (img * 255).astype(np.uint8)")
     if image.ndim == 2:
@@ -79,12 +98,7 @@ def to_rgb_float(image):
     if image.shape[2] == 4:
         log.warning("dropping the alpha channel of an RGBA image; the result is RGB")
         image = image[:, :, :3]
-    return image.astype(np.float32) / MAX_VALUES[image.dtype], image.dtype
-
-
-def from_float(image, dtype):
-    """[..] float in [0, 1] → `dtype` (uint8/uint16) the release's way: × max value, truncate."""
-    return (np.clip(image, 0.0, 1.0) * MAX_VALUES[np.dtype(dtype)]).astype(dtype)
+    return image
 
 
 def deblur(model, image):
@@ -99,15 +113,11 @@ def deblur(model, image):
       The deblurred image: same dtype, and the same shape as `image` (RGBA input gives H×W×3).
     """
     original = np.asarray(image)
-    x, dtype = to_rgb_float(original)
+    x = check_image(original)
     gray_into_color = x.shape[2] == 1 and model_type_of(model) == "color"
     if gray_into_color:
         x = np.repeat(x, 3, axis=2)
-    height, width = x.shape[:2]
-    # Padding here, not only in the graph, so that the function traces once per padded shape.
-    x = np.pad(x, ((0, -height % SIZE_MULTIPLE), (0, -width % SIZE_MULTIPLE), (0, 0)), mode="edge")
-    y = _compiled_restore(model)(tf.constant(x[None]))[0, :height, :width].numpy()
+    y = compiled_restore(model, x.dtype)(tf.constant(x[None]))[0].numpy()
     if gray_into_color:
-        y = y.mean(axis=2, keepdims=True)
-    y = from_float(y, dtype)
+        y = np.round(y.mean(axis=2, keepdims=True)).astype(x.dtype)
     return y[:, :, 0] if original.ndim == 2 else y

@@ -21,8 +21,9 @@ def legacy_resize(images, size):
       `tf.image.resize` uses half-pixel centres and gives different numbers; the release's weights
       were trained with this one.
     """
-    return tf.compat.v1.image.resize_bilinear(
-        images, size, align_corners=False, half_pixel_centers=False)
+    # The op behind tf.compat.v1.image.resize_bilinear, without its deprecation notice.
+    return tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=False,
+                                     half_pixel_centers=False)
 
 
 def spatial_size(images):

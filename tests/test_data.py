@@ -53,6 +53,30 @@ def test_same_seed_same_batches_other_seed_others(tmp_path):
     assert any(not np.array_equal(x[0], z[0]) for x, z in zip(a, c))
 
 
+def test_start_step_resumes_the_stream_exactly(tmp_path):
+    root = make_gopro_tree(tmp_path)
+    full = first_batches(data.make_train_dataset(root, crop_size=16, batch_size=4, seed=9), 6)
+    resumed = first_batches(data.make_train_dataset(root, crop_size=16, batch_size=4, seed=9,
+                                                    start_step=4), 2)
+    for x, y in zip(full[4:], resumed):
+        np.testing.assert_array_equal(x[0], y[0])
+        np.testing.assert_array_equal(x[1], y[1])
+
+
+@pytest.mark.parametrize("crops_per_image", [1, 2])
+def test_shards_are_slices_of_the_global_batch(tmp_path, crops_per_image):
+    root = make_gopro_tree(tmp_path)
+    kwargs = dict(crop_size=16, batch_size=8, seed=4, crops_per_image=crops_per_image)
+    full = first_batches(data.make_train_dataset(root, **kwargs), 3)
+    shards = [first_batches(data.make_train_dataset(root, num_shards=2, shard_index=i, **kwargs), 3)
+              for i in range(2)]
+    for step in range(3):
+        joined = np.concatenate([shards[0][step][0], shards[1][step][0]])
+        np.testing.assert_array_equal(joined, full[step][0])
+    with pytest.raises(ValueError, match="multiple of crops_per_image"):
+        data.make_train_dataset(root, batch_size=6, crops_per_image=4)
+
+
 def test_each_epoch_visits_every_pair_in_a_new_order(tmp_path):
     root = make_gopro_tree(tmp_path, sequences=2, frames=4, size=(16, 16))
     pairs = data.resolve_pairs(root)

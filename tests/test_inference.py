@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from srn_tf.inference import _compiled_restore, deblur
+from srn_tf.inference import compiled_restore, deblur
 from srn_tf.model import build_srn
 
 
@@ -64,7 +64,7 @@ def test_grayscale_into_color_model(color_model):
     out = deblur(color_model, gray)
     assert out.shape == (30, 40) and out.dtype == np.uint8
     rgb = reference_deblur(color_model, np.repeat(gray[:, :, None] / np.float32(255), 3, axis=2))
-    assert np.abs(out.astype(float) - rgb.mean(axis=2) * 255).max() <= 1.0
+    assert np.abs(out.astype(float) - rgb.mean(axis=2) * 255).max() <= 1.5
 
 
 def test_rgba_drops_alpha_with_a_warning(color_model, caplog):
@@ -94,8 +94,10 @@ def test_bad_images_are_refused(color_model):
         deblur(color_model, np.zeros((0, 8, 3), np.uint8))
 
 
-def test_one_trace_per_padded_shape():
+def test_one_trace_for_every_size():
     model = build_srn("color")
-    for shape in ((20, 30, 3), (31, 17, 3), (40, 30, 3)):   # padded: 32×32, 32×32, 48×32
+    for shape in ((20, 30, 3), (31, 17, 3), (40, 30, 3), (16, 16)):
         deblur(model, np.zeros(shape, np.uint8))
-    assert _compiled_restore(model).experimental_get_tracing_count() == 2
+    assert compiled_restore(model).experimental_get_tracing_count() == 1
+    deblur(model, np.zeros((20, 30, 3), np.uint16))
+    assert compiled_restore(model, np.uint16).experimental_get_tracing_count() == 1

@@ -1,0 +1,434 @@
+"""The release's training recipe as a custom TF2 loop: the logic behind `train.py`.
+
+`train_and_evaluate(config)` builds the data pipeline, the model and Adam with the release's
+polynomial learning-rate decay, resumes from the latest checkpoint in `config.workdir` if there is
+one, runs `tf.function` train steps (under a tf.distribute strategy), writes checkpoints,
+TensorBoard summaries and held-out PSNR/SSIM, and finally the model as `.keras` and SavedModel.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from srn_tf import data, export, metrics
+from srn_tf.convert import load_model
+from srn_tf.inference import deblur
+from srn_tf.losses import multiscale_l2
+from srn_tf.model import MODEL_TYPES, build_srn, model_type_of
+
+log = logging.getLogger(__name__)
+
+# The 2018 release's recipe (used whenever --data is given).
+RELEASE_RECIPE = dict(batch_size=16, crop_size=256, learning_rate=1e-4, lr_decay_power=0.3,
+                      end_learning_rate=0.0, epochs=4000, train_steps=None, mixed_precision=False)
+# Small enough to show learning on a 2-core CPU in about ten minutes (the embedded data).
+CPU_RECIPE = dict(batch_size=8, crop_size=96, learning_rate=1e-4, lr_decay_power=0.3,
+                  end_learning_rate=0.0, epochs=None, train_steps=1200, mixed_precision=True)
+CONFIG_FILE = "config.json"
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or go on; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run depends on. None for a recipe field means: the recipe's value."""
+    data: str = None                 # None / "embedded": the embedded data and the CPU recipe
+    model_type: str = "color"
+    workdir: str = None              # default: checkpoints/train_<model_type>
+    batch_size: int = None
+    crop_size: int = None
+    learning_rate: float = None
+    lr_decay_power: float = None
+    end_learning_rate: float = None
+    epochs: int = None
+    train_steps: int = None          # overrides epochs
+    mixed_precision: bool = None     # mixed_bfloat16 on CPU, mixed_float16 on GPU
+    clip_lstm_grad_norm: float = 0.0
+    seed: int = 0
+    split: str = "train"
+    blur_key: str = "blur"
+    augment: bool = False
+    crops_per_image: int = 1
+    cache: bool = None               # default: on for the embedded data
+    tfds_data_dir: str = None
+    jit_compile: bool = False
+    distribute: str = "none"
+    init_from: str = None
+    checkpoint_every: int = 1000
+    summary_every: int = 20
+    eval_every: int = 500
+    eval_images: int = 6              # held-out images: during training and at the end
+    export_saved_model: bool = True
+
+    def resolved(self):
+        """A copy with every recipe field filled in from the recipe of its data."""
+        recipe = CPU_RECIPE if self.data in (None, "embedded") else RELEASE_RECIPE
+        filled = {k: (v if getattr(self, k) is None else getattr(self, k)) for k, v in recipe.items()}
+        if self.train_steps is None and self.epochs is not None:
+            filled["train_steps"] = None
+        cache = self.data in (None, "embedded") if self.cache is None else self.cache
+        workdir = self.workdir or os.path.join("checkpoints", f"train_{self.model_type}")
+        return dataclasses.replace(self, **filled, cache=cache, workdir=workdir)
+
+
+def total_steps(config, num_pairs):
+    """train_steps, or epochs × (pairs // batch_size) as in the release."""
+    if config.train_steps:
+        return int(config.train_steps)
+    return int(config.epochs) * max(1, num_pairs // config.batch_size)
+
+
+def learning_rate_schedule(config, steps):
+    """lr(step) = (lr0 − end)·(1 − step/steps)^power + end: the release's polynomial decay."""
+    return keras.optimizers.schedules.PolynomialDecay(
+        config.learning_rate, decay_steps=steps, end_learning_rate=config.end_learning_rate,
+        power=config.lr_decay_power)
+
+
+def make_strategy(distribute):
+    """The tf.distribute strategy for "none", "mirrored" (all local GPUs, or CPUs) or
+    "multi_worker" (from TF_CONFIG)."""
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if distribute == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if distribute in (None, "none"):
+        return tf.distribute.get_strategy()
+    raise TrainingError(f"--distribute must be one of {DISTRIBUTE}, got {distribute!r}")
+
+
+def _check_writable(folder):
+    """Raises TrainingError unless `folder` exists and takes files, or could be created."""
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    try:
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(f"{existing} is a file")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise TrainingError(f"cannot write the workdir {folder} ({e}); choose another "
+                            "--workdir") from e
+
+
+def _check_workdir(config):
+    """Refuses a workdir that cannot be written or holds a run of another model type.
+
+    Called before anything is written there. Returns the saved config of an earlier run, or None.
+    """
+    workdir = config.workdir
+    _check_writable(workdir)
+    saved_path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.isfile(saved_path):
+        if tf.train.latest_checkpoint(workdir):
+            raise TrainingError(f"{workdir} holds checkpoints but no {CONFIG_FILE}: not a srn-tf "
+                                "run; choose another --workdir")
+        return None
+    with open(saved_path) as f:
+        saved = json.load(f)
+    if saved.get("model_type") != config.model_type:
+        raise TrainingError(
+            f"{workdir} holds a run of a '{saved.get('model_type')}' model, not "
+            f"'{config.model_type}'; use --model_type={saved.get('model_type')} to resume it, or "
+            "another --workdir")
+    return saved
+
+
+def _set_precision(config):
+    if config.mixed_precision:
+        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    else:
+        policy = "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+class _StopRequest:
+    """Records SIGINT/SIGTERM so the loop can save a checkpoint and stop cleanly."""
+
+    def __init__(self):
+        self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def evaluate_images(model, examples):
+    """Mean PSNR/SSIM (uint8, release conventions) of `model` and of the blurry input.
+
+    `examples`: list of (blur, sharp) uint8 H×W×3 arrays. Returns a dict of four floats.
+    """
+    results = {"psnr_blurry": [], "ssim_blurry": [], "psnr": [], "ssim": []}
+    for blur, sharp in examples:
+        restored = deblur(model, blur)
+        results["psnr_blurry"].append(metrics.psnr(sharp, blur))
+        results["ssim_blurry"].append(metrics.ssim(sharp, blur))
+        results["psnr"].append(metrics.psnr(sharp, restored))
+        results["ssim"].append(metrics.ssim(sharp, restored))
+    return {k: float(np.mean(v)) for k, v in results.items()}
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and
+                                             resolver.task_id == 0)
+
+
+def _num_pairs(config):
+    if config.data and config.data.startswith(data.TFDS_PREFIX):
+        import tensorflow_datasets as tfds
+        from srn_tf import gopro_tfds  # noqa: F401
+        builder = tfds.builder(config.data[len(data.TFDS_PREFIX):], data_dir=config.tfds_data_dir)
+        return builder.info.splits[config.split].num_examples, None
+    pairs = data.check_pairs(data.resolve_pairs(config.data, config.split, config.blur_key),
+                             config.crop_size)
+    return len(pairs), pairs
+
+
+def _eval_examples(config, count):
+    """Up to `count` held-out (blur, sharp) uint8 pairs: the test split where the source has one."""
+    try:
+        ds = data.make_eval_dataset(config.data, split="test", blur_key=config.blur_key,
+                                    tfds_data_dir=config.tfds_data_dir)
+    except (data.DataError, ValueError):
+        log.warning("the data source has no test split: evaluating on training images, which is "
+                    "not a held-out figure")
+        ds = data.make_eval_dataset(config.data, split=config.split, blur_key=config.blur_key,
+                                    tfds_data_dir=config.tfds_data_dir)
+    return [(e["blur"].numpy(), e["sharp"].numpy()) for e in ds.take(count)]
+
+
+def _initialise(model, path):
+    """Fine-tuning: weights from an original TF1 checkpoint or a .keras file of the same type."""
+    from srn_tf.convert import is_tf1_checkpoint, load_tf1_checkpoint
+    if is_tf1_checkpoint(path):
+        load_tf1_checkpoint(model, path)
+        return
+    source = load_model(path)
+    if model_type_of(source) != model_type_of(model):
+        raise TrainingError(f"--init_from {path} is a '{model_type_of(source)}' model, not "
+                            f"'{model_type_of(model)}'")
+    model.set_weights(source.get_weights())
+
+
+def _float32_copy(model):
+    """The same weights in a float32 model (what is saved and exported after mixed precision)."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy = build_srn(model_type_of(model))
+        copy.set_weights(model.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return copy
+
+
+def _lstm_variable_mask(model):
+    return [v.path.startswith("convLSTM/") for v in model.trainable_variables]
+
+
+def train_and_evaluate(config):
+    """Trains (or resumes) as `config` says; returns a dict of the final figures and paths.
+
+    Every check of the inputs happens before anything is written to the workdir.
+    """
+    config = config.resolved()
+    if config.model_type not in MODEL_TYPES:
+        raise TrainingError(f"--model_type must be one of {MODEL_TYPES}")
+    strategy = make_strategy(config.distribute)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise TrainingError(f"--batch_size {config.batch_size} does not divide across "
+                            f"{replicas} replicas; use a multiple of {replicas}")
+    num_pairs, pairs = _num_pairs(config)
+    saved = _check_workdir(config)
+    if saved and saved.get("seed") != config.seed:
+        log.warning("resuming with the run's seed %s, not %s", saved["seed"], config.seed)
+        config = dataclasses.replace(config, seed=saved["seed"])
+    steps = total_steps(config, num_pairs)
+    eval_examples = _eval_examples(config, config.eval_images)
+    policy = _set_precision(config)
+    chief = _is_chief(strategy)
+    workdir = config.workdir if chief else tempfile.mkdtemp(prefix="srn_worker_")
+
+    keras.utils.set_random_seed(config.seed)   # the same initial weights for the same seed
+    with strategy.scope():
+        model = build_srn(config.model_type)
+        optimizer = keras.optimizers.Adam(learning_rate_schedule(config, steps), beta_1=0.9,
+                                          beta_2=0.999, epsilon=1e-8)
+        if policy == "mixed_float16":
+            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, workdir, max_to_keep=3)
+    os.makedirs(workdir, exist_ok=True)
+    if chief:
+        with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+            json.dump(dataclasses.asdict(config), f, indent=1)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("resumed from %s", manager.latest_checkpoint)
+    elif config.init_from:
+        _initialise(model, config.init_from)
+        log.info("initialised from %s", config.init_from)
+    start_step = int(optimizer.iterations.numpy())
+
+    def dataset_fn(context):
+        ds = data.make_train_dataset(
+            pairs or config.data, crop_size=config.crop_size, batch_size=config.batch_size,
+            model_type=config.model_type, seed=config.seed, split=config.split,
+            blur_key=config.blur_key, augment=config.augment,
+            crops_per_image=config.crops_per_image, cache=config.cache, start_step=start_step,
+            num_shards=context.num_input_pipelines, shard_index=context.input_pipeline_id,
+            tfds_data_dir=config.tfds_data_dir)
+        per_replica = context.get_per_replica_batch_size(config.batch_size)
+        return ds.unbatch().batch(per_replica, drop_remainder=True)
+
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    step_fn = make_train_step(model, optimizer, strategy, config)
+    return _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_step,
+                 eval_examples, workdir, chief, pairs)
+
+
+def make_train_step(model, optimizer, strategy, config):
+    """A `tf.function` (iterator) → (total loss, [3 per-level losses], first blurry/output/sharp
+    images of replica 0), all float32, losses averaged over the global batch."""
+    replicas = strategy.num_replicas_in_sync
+    lstm_mask = _lstm_variable_mask(model)
+    scale = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+
+    @tf.function(jit_compile=config.jit_compile)
+    def gradients(blur, sharp):
+        with tf.GradientTape() as tape:
+            outputs = model(blur, training=True)
+            total, levels = multiscale_l2(sharp, outputs)
+            scaled = total / replicas            # gradients are summed across replicas
+            if scale:
+                scaled = optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        return total, levels, tf.cast(outputs[-1], tf.float32), grads
+
+    def replica_step(blur, sharp):
+        total, levels, finest, grads = gradients(blur, sharp)
+        if config.clip_lstm_grad_norm and any(lstm_mask):
+            lstm = [g for g, m in zip(grads, lstm_mask) if m]
+            clipped = iter(tf.clip_by_global_norm(lstm, config.clip_lstm_grad_norm)[0])
+            grads = [next(clipped) if m else g for g, m in zip(grads, lstm_mask)]
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return total, levels, blur[:3], finest[:3], sharp[:3]
+
+    @tf.function
+    def train_step(iterator):
+        blur, sharp = next(iterator)
+        total, levels, *images = strategy.run(replica_step, args=(blur, sharp))
+        mean = tf.distribute.ReduceOp.MEAN
+        total = strategy.reduce(mean, total, axis=None)
+        levels = [strategy.reduce(mean, level, axis=None) for level in levels]
+        images = [strategy.experimental_local_results(image)[0] for image in images]
+        return total, levels, images
+
+    return train_step
+
+
+def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_step, eval_examples,
+          workdir, chief, pairs):
+    from tqdm import tqdm
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "train"))
+    eval_writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else None
+    step = start_step
+    stopped_by = None
+    bar = tqdm(total=steps, initial=start_step, unit="step", dynamic_ncols=True,
+               disable=not chief, mininterval=2.0)
+    last_time, last_step = time.perf_counter(), step
+    with _StopRequest() as stop, data.naming_unreadable_files(pairs):
+        while step < steps:
+            total, levels, images = step_fn(iterator)
+            total_value = float(total)
+            if not math.isfinite(total_value):
+                raise TrainingError(
+                    f"the loss became {total_value} at step {step + 1}; the weights of that step "
+                    f"were not saved. The latest checkpoint stays {manager.latest_checkpoint}. "
+                    "Lower --learning_rate, or check the data")
+            step += 1
+            lr = float(learning_rate_at(config, steps, step - 1))
+            now = time.perf_counter()
+            if now - last_time > 1.0 or step == steps:
+                rate = (step - last_step) * config.batch_size / (now - last_time)
+                last_time, last_step = now, step
+                bar.set_postfix_str(
+                    f"loss {total_value:.4f} (" + " ".join(f"{float(l):.4f}" for l in levels) +
+                    f") lr {lr:.2e} {rate:.1f} ex/s", refresh=False)
+            bar.update(1)
+            if step % config.summary_every == 0 and chief:
+                with writer.as_default(step=step):
+                    tf.summary.scalar("loss/total", total_value)
+                    for i, level in enumerate(levels):
+                        tf.summary.scalar(f"loss/level{i}", float(level))
+                    tf.summary.scalar("learning_rate", lr)
+                    for name, image in zip(("blur", "output", "sharp"), images):
+                        tf.summary.image(name, tf.clip_by_value(image, 0, 1), max_outputs=3)
+            if step % config.checkpoint_every == 0:
+                manager.save(checkpoint_number=step)
+            if step % config.eval_every == 0 and step < steps and chief:
+                _log_eval(eval_writer, step, evaluate_images(model, eval_examples))
+            if stop.signal:
+                stopped_by = stop.signal
+                break
+    bar.close()
+    if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
+        manager.save(checkpoint_number=step)
+    result = {"step": step, "steps": steps, "workdir": workdir, "stopped_by": stopped_by}
+    if stopped_by:
+        log.warning("stopped by %s at step %d; checkpoint saved, run again to resume", stopped_by,
+                    step)
+        return result
+    final = _float32_copy(model)
+    result.update(evaluate_images(final, eval_examples))
+    if chief:
+        _log_eval(eval_writer, step, {k: v for k, v in result.items() if k.startswith(("psnr",
+                                                                                        "ssim"))})
+        result["keras_path"] = os.path.join(workdir, "model.keras")
+        final.save(result["keras_path"])
+        if config.export_saved_model:
+            result["saved_model"] = export.export(final, os.path.join(workdir, "saved_model"),
+                                                  weights_source=os.path.abspath(workdir))
+    return result
+
+
+def learning_rate_at(config, steps, step):
+    """The learning rate at (0-based) `step`: the release's polynomial decay."""
+    return learning_rate_schedule(config, steps)(step)
+
+
+def _log_eval(writer, step, figures):
+    log.info("step %d: held-out PSNR %.2f dB (blurry %.2f), SSIM %.4f (blurry %.4f)", step,
+             figures["psnr"], figures["psnr_blurry"], figures["ssim"], figures["ssim_blurry"])
+    with writer.as_default(step=step):
+        for name, value in figures.items():
+            tf.summary.scalar(f"eval/{name}", value)

@@ -1,0 +1,255 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf1_reference
+from conftest import ROOT, run_script
+from srn_tf import train_lib
+from srn_tf.losses import multiscale_l2
+from srn_tf.model import build_srn
+from test_data import make_gopro_tree
+
+TINY = dict(batch_size=2, crop_size=32, checkpoint_every=3, summary_every=2, eval_every=1000,
+            eval_images=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    make_gopro_tree(root, split="train", size=(48, 64))
+    make_gopro_tree(root, split="test", size=(32, 48), frames=1, seed=1)
+    return str(root)
+
+
+def tiny_config(root, workdir, **overrides):
+    return train_lib.TrainConfig(**{"data": root, "workdir": str(workdir), **TINY, **overrides})
+
+
+def final_weights(workdir):
+    return keras.models.load_model(os.path.join(workdir, "model.keras")).get_weights()
+
+
+def flags(root, workdir, steps, **extra):
+    options = {**TINY, "data": root, "workdir": workdir, "train_steps": steps,
+               "export_saved_model": False, **extra}
+    return [f"--{k}={v}" for k, v in options.items()]
+
+
+def test_learning_rate_follows_the_release_formula():
+    config = train_lib.TrainConfig(data="x", learning_rate=1e-4).resolved()
+    steps = 524_000
+    for step in (0, 1000, 262_000, 500_000, 524_000):   # float32, as the release computed it
+        expected = 1e-4 * (1 - step / steps) ** 0.3
+        assert float(train_lib.learning_rate_at(config, steps, step)) == pytest.approx(
+            expected, rel=1e-5, abs=1e-12)
+    assert train_lib.total_steps(config, num_pairs=2103) == 4000 * (2103 // 16) == 524_000
+
+
+def test_recipes():
+    release = train_lib.TrainConfig(data="/data/GOPRO_Large").resolved()
+    assert (release.batch_size, release.crop_size, release.learning_rate, release.epochs,
+            release.lr_decay_power, release.mixed_precision) == (16, 256, 1e-4, 4000, 0.3, False)
+    cpu = train_lib.TrainConfig(batch_size=4).resolved()
+    assert cpu.batch_size == 4 and cpu.train_steps == train_lib.CPU_RECIPE["train_steps"]
+
+
+def test_per_level_loss_uses_the_legacy_resize():
+    rng = np.random.default_rng(0)
+    sharp = rng.random((2, 32, 48, 3), dtype=np.float32)
+    outputs = [rng.random((2, 32 // s, 48 // s, 3), dtype=np.float32) for s in (4, 2, 1)]
+    total, levels = multiscale_l2(tf.constant(sharp), outputs)
+    # Without half-pixel centres, a 1/s downscale samples every s-th pixel exactly.
+    expected = [np.mean((sharp[:, ::s, ::s] - o) ** 2) for s, o in zip((4, 2, 1), outputs)]
+    np.testing.assert_allclose([float(v) for v in levels], expected, rtol=1e-6)
+    assert float(total) == pytest.approx(sum(expected), rel=1e-6)
+
+
+def test_loss_goes_down_and_outputs_are_written(tiny_root, tmp_path):
+    result = train_lib.train_and_evaluate(tiny_config(
+        tiny_root, tmp_path / "w", train_steps=40, learning_rate=3e-4, crop_size=16,
+        summary_every=5, checkpoint_every=20))
+    events = tf.compat.v1.train.summary_iterator
+    losses = []
+    for name in sorted(os.listdir(tmp_path / "w" / "train")):
+        for event in events(str(tmp_path / "w" / "train" / name)):
+            for value in event.summary.value:
+                if value.tag == "loss/total":
+                    losses.append(float(tf.make_ndarray(value.tensor)))
+    assert len(losses) == 8 and losses[-1] < 0.5 * losses[0]
+    assert os.path.isfile(result["keras_path"])
+    assert os.path.isfile(os.path.join(result["saved_model"], "saved_model.pb"))
+    assert {"psnr", "psnr_blurry", "ssim", "ssim_blurry"} <= set(result)
+    assert sorted(n for n in os.listdir(tmp_path / "w") if n.startswith("ckpt-20"))
+
+
+def test_resume_after_a_stop_is_bit_exact(tiny_root, tmp_path, monkeypatch):
+    straight = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "a", train_steps=6,
+                                                        export_saved_model=False))
+
+    class StopAfterThreeSteps(train_lib._StopRequest):
+        polls = 0
+
+        @property
+        def signal(self):
+            StopAfterThreeSteps.polls += 1
+            return "SIGTERM" if StopAfterThreeSteps.polls >= 3 else None
+
+        @signal.setter
+        def signal(self, value):
+            pass
+
+    monkeypatch.setattr(train_lib, "_StopRequest", StopAfterThreeSteps)
+    first = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "b", train_steps=6,
+                                                     export_saved_model=False, checkpoint_every=5))
+    assert first["stopped_by"] == "SIGTERM" and first["step"] == 3
+    assert tf.train.latest_checkpoint(str(tmp_path / "b")).endswith("ckpt-3")
+    monkeypatch.undo()
+    second = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "b", train_steps=6,
+                                                      export_saved_model=False))
+    assert second["step"] == straight["step"] == 6
+    for a, b in zip(final_weights(tmp_path / "a"), final_weights(tmp_path / "b")):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_and_the_rerun_finishes_identically(tiny_root, tmp_path):
+    command = [sys.executable, "train.py"] + flags(tiny_root, str(tmp_path / "k"), 12,
+                                                    checkpoint_every=100)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    output = ""
+    for line in iter(process.stderr.readline, ""):   # wait until steps are running
+        output += line
+        if "/12 [" in line and " 0/12 [" not in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    output += process.communicate(timeout=120)[1]
+    assert process.returncode != 0 and "stopped by SIGTERM" in output, output[-2000:]
+    assert tf.train.latest_checkpoint(str(tmp_path / "k"))
+    resumed = run_script("train.py", *flags(tiny_root, str(tmp_path / "k"), 12))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    straight = run_script("train.py", *flags(tiny_root, str(tmp_path / "s"), 12))
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    for a, b in zip(final_weights(tmp_path / "s"), final_weights(tmp_path / "k")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
+    with pytest.raises(train_lib.TrainingError) as e:
+        train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "n", train_steps=50,
+                                                 learning_rate=1e30, checkpoint_every=1))
+    message = str(e.value)
+    step = int(message.split(" at step ")[1].split(";")[0])
+    assert "the loss became" in message and step >= 2
+    latest = tf.train.latest_checkpoint(str(tmp_path / "n"))
+    assert latest.endswith(f"ckpt-{step - 1}") and latest in message
+
+
+def test_init_from_a_tf1_checkpoint(tiny_root, tmp_path):
+    images = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32)
+    prefix, _ = tf1_reference.write_checkpoint(str(tmp_path), "color", images)
+    result = train_lib.train_and_evaluate(tiny_config(
+        tiny_root, tmp_path / "ft", train_steps=1, learning_rate=0.0, init_from=prefix,
+        export_saved_model=False))
+    reader = tf.train.load_checkpoint(prefix)
+    model = keras.models.load_model(result["keras_path"])
+    np.testing.assert_array_equal(model.get_layer("enc1_2").conv1.kernel.numpy(),
+                                  reader.get_tensor("g_net/enc1_2/conv1/weights"))
+
+
+def test_bad_inputs_fail_before_anything_is_written(tiny_root, tmp_path):
+    workdir = tmp_path / "w"
+
+    def fails(match, **overrides):
+        before = sorted(os.listdir(workdir)) if workdir.exists() else None
+        config = tiny_config(tiny_root, workdir, train_steps=1)
+        with pytest.raises((train_lib.TrainingError, ValueError), match=match):
+            train_lib.train_and_evaluate(train_lib.dataclasses.replace(config, **overrides))
+        assert (sorted(os.listdir(workdir)) if workdir.exists() else None) == before
+
+    fails("does not exist", data=str(tmp_path / "missing"))
+    fails("neither a GoPro root", data=str(tmp_path))
+    fails("has no 'validation' split", split="validation")
+    fails("--distribute must be one of", distribute="tpu")
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    fails("cannot write the workdir", workdir=str(file / "sub"))
+    workdir.mkdir()
+    (workdir / "config.json").write_text(json.dumps({"model_type": "lstm", "seed": 0}))
+    fails("holds a run of a 'lstm' model")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def single_device_run(tiny_root, tmp_path_factory):
+    """Final weights of one device; and of one device fed other batches (data seed 1)."""
+    runs = []
+    for seed in (0, 1):
+        workdir = str(tmp_path_factory.mktemp("single"))
+        result = run_script("train.py", *flags(tiny_root, workdir, 4, batch_size=4,
+                                               seed=seed))
+        assert result.returncode == 0, result.stderr[-2000:]
+        runs.append(final_weights(workdir))
+    return runs
+
+
+# Same batches and steps, only the order of float sums differs; Adam's m/√v magnifies that on
+# near-zero gradients, so bound the largest difference by a small part of what other batches
+# change (4 steps of lr 1e-4 move weights by up to 4e-4).
+MAX_DIFFERENCE = 2.5e-5
+
+
+def assert_same_training(weights, runs):
+    reference, other_batches = runs
+    diffs = [np.abs(a - b).max() for a, b in zip(weights, reference)]
+    assert max(diffs) < MAX_DIFFERENCE, max(diffs)
+    assert np.mean([np.abs(a - b).mean() for a, b in zip(weights, reference)]) < 1e-7
+    other = [np.abs(a - b).max() for a, b in zip(other_batches, reference)]
+    assert max(other) > 4 * MAX_DIFFERENCE   # the bound tells other batches apart
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_cpus_takes_the_same_steps(tiny_root, tmp_path,
+                                                             single_device_run):
+    result = run_script("tests/run_training.py", "--logical_cpus=2", "--",
+                        *flags(tiny_root, str(tmp_path / "m"), 4, batch_size=4,
+                               distribute="mirrored"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_training(final_weights(tmp_path / "m"), single_device_run)
+    odd = run_script("tests/run_training.py", "--logical_cpus=2", "--",
+                     *flags(tiny_root, str(tmp_path / "odd"), 4, batch_size=3,
+                            distribute="mirrored"))
+    assert odd.returncode != 0 and "does not divide across 2 replicas" in odd.stderr
+    assert not (tmp_path / "odd").exists()
+
+
+@pytest.mark.slow
+def test_multi_worker_strategy_on_two_processes_takes_the_same_steps(tiny_root, tmp_path,
+                                                                     single_device_run):
+    ports = [free_port(), free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = []
+    for index in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        workers.append(subprocess.Popen(
+            [sys.executable, "train.py"] + flags(tiny_root, str(tmp_path / "mw"), 4, batch_size=4,
+                                                 distribute="multi_worker"),
+            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True))
+    outputs = [w.communicate(timeout=300)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert_same_training(final_weights(tmp_path / "mw"), single_device_run)

@@ -1,0 +1,78 @@
+"""Train SRN-DeblurNet.
+
+  python train.py                                   # embedded data, CPU-sized recipe, ~10 min
+  python train.py --data=/data/GOPRO_Large          # the release's recipe on GoPro
+  python train.py --data=tfds:gopro --model_type=lstm --distribute=mirrored
+
+A run resumes from the latest checkpoint in --workdir. Unset recipe flags take the recipe's value:
+the release's (batch 16, 256² crops, lr 1e-4 → 0 with power 0.3 over 4,000 epochs) when --data is
+given, a CPU-sized one on the embedded data otherwise.
+"""
+
+import dataclasses
+import logging
+import sys
+
+from absl import app, flags
+
+from srn_tf import data, train_lib
+from srn_tf.convert import CheckpointError
+from srn_tf.model import MODEL_TYPES
+
+flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro; default: the "
+                    "embedded dataset")
+flags.DEFINE_enum("model_type", "color", list(MODEL_TYPES), "network type")
+flags.DEFINE_string("workdir", None, "checkpoints, TensorBoard logs, final model "
+                    "(default checkpoints/train_<model_type>)")
+flags.DEFINE_integer("batch_size", None, "global batch size (release: 16)")
+flags.DEFINE_integer("crop_size", None, "square crop side in pixels (release: 256)")
+flags.DEFINE_float("learning_rate", None, "initial learning rate (release: 1e-4)")
+flags.DEFINE_float("lr_decay_power", None, "polynomial decay power (release: 0.3)")
+flags.DEFINE_float("end_learning_rate", None, "final learning rate (release: 0)")
+flags.DEFINE_integer("epochs", None, "epochs of pairs // batch steps each (release: 4000)")
+flags.DEFINE_integer("train_steps", None, "total steps; overrides --epochs")
+flags.DEFINE_float("clip_lstm_grad_norm", 0.0, "clip the ConvLSTM's gradients to this global "
+                   "norm; 0 = off (the release's option is 3)")
+flags.DEFINE_integer("seed", 0, "seed of the data order and crops")
+flags.DEFINE_string("split", "train", "GoPro / TFDS split to train on")
+flags.DEFINE_enum("blur_key", "blur", list(data.BLUR_KEYS), "GoPro blur folder")
+flags.DEFINE_boolean("augment", False, "random flips / 90° rotations (not in the release)")
+flags.DEFINE_integer("crops_per_image", 1, "crops cut from each decoded pair")
+flags.DEFINE_boolean("cache", None, "keep decoded images in memory (default: on for embedded)")
+flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --data=tfds:gopro")
+flags.DEFINE_boolean("jit_compile", False, "compile the train step with XLA")
+flags.DEFINE_boolean("mixed_precision", None, "mixed_float16 on GPU, mixed_bfloat16 on CPU "
+                     "(default: on for the CPU recipe, off for the release's)")
+flags.DEFINE_enum("distribute", "none", list(train_lib.DISTRIBUTE),
+                  "mirrored: all local GPUs; multi_worker: from TF_CONFIG")
+flags.DEFINE_string("init_from", None, "start from an original TF1 checkpoint or a .keras file")
+flags.DEFINE_integer("checkpoint_every", 1000, "steps between checkpoints")
+flags.DEFINE_integer("summary_every", 20, "steps between TensorBoard summaries")
+flags.DEFINE_integer("eval_every", 500, "steps between held-out PSNR/SSIM evaluations")
+flags.DEFINE_integer("eval_images", 6, "held-out images evaluated during training and at the end")
+flags.DEFINE_boolean("export_saved_model", True, "write a SavedModel at the end")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    logging.getLogger().setLevel(logging.INFO)
+    names = [field.name for field in dataclasses.fields(train_lib.TrainConfig)]
+    config = train_lib.TrainConfig(**{name: FLAGS[name].value for name in names})
+    try:
+        result = train_lib.train_and_evaluate(config)
+    except (train_lib.TrainingError, data.DataError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+    if result.get("stopped_by"):
+        sys.exit(f"stopped by {result['stopped_by']} at step {result['step']}; run the same "
+                 "command to resume")
+    print(f"held-out PSNR {result['psnr']:.2f} dB (blurry input {result['psnr_blurry']:.2f}), "
+          f"SSIM {result['ssim']:.4f} (blurry {result['ssim_blurry']:.4f}) on "
+          f"{config.eval_images} images after {result['step']} steps")
+    if "keras_path" in result:   # the chief's; other workers of a multi-worker run write none
+        print(f"model: {result['keras_path']}" +
+              (f", SavedModel: {result['saved_model']}" if "saved_model" in result else ""))
+
+
+if __name__ == "__main__":
+    app.run(main)
