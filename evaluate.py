@@ -1,0 +1,48 @@
+"""Compare deblurring models side by side on paired data.
+
+  python evaluate.py --weights=checkpoints/lstm,checkpoints/train_color/model.keras
+  python evaluate.py --weights=blurry,exported/srn --data=/data/GOPRO_Large --save_images
+
+--weights: comma-separated original TF1 checkpoints (folder or prefix), .keras files, SavedModel
+folders exported by srn-tf, or the word `blurry`. The blurry input is always evaluated as the floor.
+"""
+
+import logging
+import sys
+
+from absl import app, flags
+
+from srn_tf import data, evaluate_lib
+from srn_tf.convert import CheckpointError
+from srn_tf.model import MODEL_TYPES
+
+flags.DEFINE_list("weights", ["blurry"], "models to compare (comma-separated)")
+flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro; default: the "
+                    "embedded dataset's test split")
+flags.DEFINE_string("split", "test", "split of a GoPro root / TFDS dataset")
+flags.DEFINE_enum("blur_key", "blur", list(data.BLUR_KEYS), "GoPro blur folder")
+flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "type of TF1 checkpoints, if not detected")
+flags.DEFINE_string("output_dir", "eval_out", "folder for results.csv, summary.json and plots")
+flags.DEFINE_boolean("save_images", False, "write deblurred images and comparison strips")
+flags.DEFINE_integer("limit", None, "evaluate only the first N pairs")
+flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --data=tfds:gopro")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        restorers = [evaluate_lib.load_restorer(w, FLAGS.model_type) for w in FLAGS.weights]
+        summary = evaluate_lib.evaluate(
+            restorers, FLAGS.data, split=FLAGS.split, blur_key=FLAGS.blur_key,
+            output_dir=FLAGS.output_dir, save_images=FLAGS.save_images, limit=FLAGS.limit,
+            tfds_data_dir=FLAGS.tfds_data_dir)
+    except (data.DataError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+    print(evaluate_lib.format_table(summary))
+    print(f"per image: {FLAGS.output_dir}/results.csv; summary: {FLAGS.output_dir}/summary.json")
+
+
+if __name__ == "__main__":
+    app.run(main)
