@@ -1,6 +1,7 @@
-"""Deblur an image or a folder of images with SRN.
+"""Deblur an image, a folder of images (or video frames), or a video with SRN.
 
   python deblur.py --input=photo.png --output=out/ --weights=checkpoints/lstm
+  python deblur.py --input=clip.mp4 --output=clip_deblurred.mp4 --weights=checkpoints/lstm
 """
 
 import logging
@@ -9,14 +10,17 @@ import sys
 from absl import app, flags
 
 import srn_tf
-from srn_tf import deblur_lib
+from srn_tf import cli_flags, deblur_lib, video
 
-flags.DEFINE_string("input", None, "an image file or a folder of images")
-flags.DEFINE_string("output", None, "folder for the deblurred PNGs (created if needed)")
+flags.DEFINE_string("input", None, "an image file, a folder of images or a video file")
+flags.DEFINE_string("output", None, "folder for the deblurred PNGs (created if needed), or the "
+                    "output video file when --input is a video")
+flags.DEFINE_integer("batch_size", 4, "video frames deblurred together")
 flags.DEFINE_string("weights", None, "a .keras file, or an original release checkpoint (folder or "
                     "prefix such as checkpoints/lstm/deblur.model-523000)")
 flags.DEFINE_enum("model_type", None, list(srn_tf.MODEL_TYPES),
                   "model type of a TF1 checkpoint, when it cannot be detected")
+cli_flags.define_inference_flags()
 flags.mark_flags_as_required(["input", "output"])
 FLAGS = flags.FLAGS
 
@@ -28,7 +32,13 @@ def main(argv):
         raise app.UsageError(deblur_lib.NO_WEIGHTS_HELP)
     try:
         model = srn_tf.load_model(FLAGS.weights, FLAGS.model_type)
-        skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output)
+        if video.is_video(FLAGS.input):
+            count = video.deblur_video(model, FLAGS.input, FLAGS.output, FLAGS.batch_size,
+                                       **cli_flags.inference_options())
+            print(f"wrote {FLAGS.output}: {count} frames")
+            return
+        skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output,
+                                          **cli_flags.inference_options())
     except ValueError as e:
         sys.exit(f"error: {e}")
     if skipped:

@@ -12,11 +12,14 @@ import sys
 
 from absl import app, flags
 
-from srn_tf import data, evaluate_lib
+from srn_tf import cli_flags, data, evaluate_lib
 from srn_tf.convert import CheckpointError
 from srn_tf.model import MODEL_TYPES
 
-flags.DEFINE_list("weights", ["blurry"], "models to compare (comma-separated)")
+flags.DEFINE_list("weights", ["blurry"], "models to compare (comma-separated): TF1 checkpoints, "
+                  ".keras files, SavedModels, blurry, wiener, richardson_lucy")
+flags.DEFINE_string("psf", None, ".npy blur kernel for wiener / richardson_lucy where the data "
+                    "records none (default: an assumed Gaussian)")
 flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro; default: the "
                     "embedded dataset's test split")
 flags.DEFINE_string("split", "test", "split of a GoPro root / TFDS dataset")
@@ -26,6 +29,7 @@ flags.DEFINE_string("output_dir", "eval_out", "folder for results.csv, summary.j
 flags.DEFINE_boolean("save_images", False, "write deblurred images and comparison strips")
 flags.DEFINE_integer("limit", None, "evaluate only the first N pairs")
 flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --data=tfds:gopro")
+cli_flags.define_inference_flags()
 FLAGS = flags.FLAGS
 
 
@@ -33,7 +37,9 @@ def main(argv):
     del argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        restorers = [evaluate_lib.load_restorer(w, FLAGS.model_type) for w in FLAGS.weights]
+        options = cli_flags.inference_options()
+        restorers = [evaluate_lib.load_restorer(w, FLAGS.model_type, psf=FLAGS.psf, **options)
+                     for w in FLAGS.weights]
         summary = evaluate_lib.evaluate(
             restorers, FLAGS.data, split=FLAGS.split, blur_key=FLAGS.blur_key,
             output_dir=FLAGS.output_dir, save_images=FLAGS.save_images, limit=FLAGS.limit,

@@ -17,11 +17,12 @@ from absl import app, flags
 
 from srn_tf import data, train_lib
 from srn_tf.convert import CheckpointError
-from srn_tf.model import MODEL_TYPES
+from srn_tf.model import TRAINABLE_TYPES
 
 flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro; default: the "
                     "embedded dataset")
-flags.DEFINE_enum("model_type", "color", list(MODEL_TYPES), "network type")
+flags.DEFINE_enum("model_type", "color", list(TRAINABLE_TYPES),
+                  "SRN type (color, gray, lstm) or a baseline (cnn, autoencoder)")
 flags.DEFINE_string("workdir", None, "checkpoints, TensorBoard logs, final model "
                     "(default checkpoints/train_<model_type>)")
 flags.DEFINE_integer("batch_size", None, "global batch size (release: 16)")
@@ -48,7 +49,7 @@ flags.DEFINE_enum("distribute", "none", list(train_lib.DISTRIBUTE),
 flags.DEFINE_string("init_from", None, "start from an original TF1 checkpoint or a .keras file")
 flags.DEFINE_integer("checkpoint_every", 1000, "steps between checkpoints")
 flags.DEFINE_integer("summary_every", 20, "steps between TensorBoard summaries")
-flags.DEFINE_integer("eval_every", 500, "steps between held-out PSNR/SSIM evaluations")
+flags.DEFINE_integer("eval_every", 1000, "steps between held-out PSNR/SSIM evaluations")
 flags.DEFINE_integer("eval_images", 6, "held-out images evaluated during training and at the end")
 flags.DEFINE_boolean("export_saved_model", True, "write a SavedModel at the end")
 FLAGS = flags.FLAGS

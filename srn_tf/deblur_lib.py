@@ -41,10 +41,11 @@ def plan_outputs(input_path, output_dir):
     return plan
 
 
-def deblur_files(model, input_path, output_dir):
+def deblur_files(model, input_path, output_dir, **options):
     """Deblurs every image of `input_path` (file or folder) into PNGs in `output_dir`.
 
-    Unreadable images are reported by path and skipped. Returns the list of skipped paths.
+    `options` go to `srn_tf.deblur` (tile, overlap, precision, jit_compile). Unreadable images
+    are reported by path and skipped. Returns the list of skipped paths.
     """
     plan = plan_outputs(input_path, output_dir)
     os.makedirs(output_dir, exist_ok=True)
@@ -56,5 +57,5 @@ def deblur_files(model, input_path, output_dir):
             log.error("skipped: %s", e)
             skipped.append(source)
             continue
-        write_png(target, deblur(model, image))
+        write_png(target, deblur(model, image, **options))
     return skipped

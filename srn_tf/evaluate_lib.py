@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from srn_tf import data, metrics
+from srn_tf import classical, data, metrics
 from srn_tf.convert import is_tf1_checkpoint, load_model
 from srn_tf.export import is_saved_model
 from srn_tf.image_io import ImageReadError, read_image, write_png
@@ -34,27 +34,51 @@ PUBLISHED = {"lstm": (30.19, 0.9334)}
 class Restorer:
     """A named way of turning a blurry uint8 RGB image into a restored one."""
     name: str
-    restore: callable                 # uint8 [H, W, 3] → uint8 [H, W, 3]
+    restore: callable                 # (uint8 [H, W, 3], true kernel or None) → uint8 [H, W, 3]
     source: str = ""
     model_type: str = ""
     published: tuple = None           # (PSNR, SSIM) published for it on GoPro, if any
 
 
-def load_restorer(spec, model_type=None):
-    """A Restorer for `spec`: "blurry", a TF1 checkpoint, a .keras file or an exported SavedModel."""
+def _classical(method, psf_path):
+    """Wiener / Richardson–Lucy with the true kernel when known, else the given or assumed PSF;
+    the restorer's `source` counts which PSF each image got."""
+    fallback = np.load(psf_path) if psf_path else classical.assumed_psf()
+    fallback_name = f"given PSF {psf_path}" if psf_path else "assumed Gaussian PSF (σ 1.5)"
+    used = {"true kernel": 0, fallback_name: 0}
+
+    def restore(image, kernel):
+        used["true kernel" if kernel is not None else fallback_name] += 1
+        restorer.source = "non-blind, " + ", ".join(f"{k}: {v} images" for k, v in used.items()
+                                                    if v)
+        return classical.deconvolve(method, image, kernel if kernel is not None else fallback)
+
+    restorer = Restorer(method, restore, source="non-blind")
+    return restorer
+
+
+def load_restorer(spec, model_type=None, psf=None, **options):
+    """A Restorer for `spec`: "blurry", "wiener", "richardson_lucy", a TF1 checkpoint, a .keras
+    file or an exported SavedModel.
+
+    `options` (tile, overlap, precision, jit_compile) go to `srn_tf.deblur` for Keras models; a
+    SavedModel runs as it was exported. `psf`: a .npy kernel for the classical methods where the
+    data has none."""
     if spec == BLURRY:
-        return Restorer(BLURRY, lambda image: image, source="the blurry input itself")
+        return Restorer(BLURRY, lambda image, kernel: image, source="the blurry input itself")
+    if spec in classical.METHODS:
+        return _classical(spec, psf)
     name = os.path.basename(os.path.normpath(spec))
     if is_saved_model(spec):
         loaded = tf.saved_model.load(spec)
         serve = loaded.signatures["serving_default"]
-        return Restorer(name, lambda image: serve(images=tf.constant(image[None]))[
+        return Restorer(name, lambda image, kernel: serve(images=tf.constant(image[None]))[
             "deblurred"].numpy()[0], source=spec, model_type=loaded.model_type.numpy().decode())
     model = load_model(spec, model_type)
     kind = model_type_of(model)
     published = PUBLISHED.get(kind) if is_tf1_checkpoint(spec) else None
-    return Restorer(name, lambda image: deblur(model, image), source=spec, model_type=kind,
-                    published=published)
+    return Restorer(name, lambda image, kernel: deblur(model, image, **options), source=spec,
+                    model_type=kind, published=published)
 
 
 def _unique_names(restorers):
@@ -67,19 +91,28 @@ def _unique_names(restorers):
     return restorers
 
 
+def true_kernel(pair):
+    """The blur kernel recorded beside a pair (`<seq>/kernel/<frame>.npy`, as the embedded data
+    keeps it), or None."""
+    seq_dir, frame = os.path.dirname(os.path.dirname(pair.blur)), os.path.basename(pair.blur)
+    path = os.path.join(seq_dir, "kernel", os.path.splitext(frame)[0] + ".npy")
+    return np.load(path) if os.path.isfile(path) else None
+
+
 def _examples(source, split, blur_key, tfds_data_dir):
-    """(name, blur, sharp) uint8 triples; unreadable images yield (name, error message, None)."""
+    """(name, blur, sharp, kernel) with uint8 images and the true kernel or None; an unreadable
+    image yields (name, error message, None, None)."""
     if isinstance(source, str) and source.startswith(data.TFDS_PREFIX):
         for e in data.make_eval_dataset(source, split=split, tfds_data_dir=tfds_data_dir):
-            yield e["name"].numpy().decode(), e["blur"].numpy(), e["sharp"].numpy()
+            yield e["name"].numpy().decode(), e["blur"].numpy(), e["sharp"].numpy(), None
         return
     for pair in data.resolve_pairs(source, split, blur_key):
         try:
             blur, sharp = read_image(pair.blur), read_image(pair.sharp)
         except ImageReadError as e:
-            yield pair.name, str(e), None
+            yield pair.name, str(e), None, None
             continue
-        yield pair.name, blur[:, :, :3], sharp[:, :, :3]
+        yield pair.name, blur[:, :, :3], sharp[:, :, :3], true_kernel(pair)
 
 
 def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_dir="eval_out",
@@ -100,7 +133,8 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
     os.makedirs(output_dir, exist_ok=True)
     rows, skipped = [], []
     examples = _examples(source, split, blur_key, tfds_data_dir)
-    for index, (name, blur, sharp) in enumerate(tqdm(examples, desc="evaluating", unit="image")):
+    for index, (name, blur, sharp, kernel) in enumerate(tqdm(examples, desc="evaluating",
+                                                             unit="image")):
         if limit is not None and index >= limit:
             break
         if sharp is None:
@@ -110,7 +144,7 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
         panels = []
         for r in restorers:
             start = time.perf_counter()
-            restored = r.restore(blur)
+            restored = r.restore(blur, kernel)
             seconds = time.perf_counter() - start
             row = {"image": name, "model": r.name, "psnr": metrics.psnr(sharp, restored),
                    "ssim": metrics.ssim(sharp, restored), "seconds": seconds}
@@ -159,6 +193,8 @@ def format_table(summary):
                      f"{m['delta_psnr_vs_blurry']:+7.2f} {m['seconds_per_image']:8.3f}  {published}")
     lines.append(f"{summary['images_evaluated']} images"
                  + (f", {len(summary['skipped'])} skipped (unreadable)" if summary["skipped"] else ""))
+    lines += [f"{name}: {m['source']}" for name, m in summary["models"].items()
+              if m["source"].startswith("non-blind")]
     return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@
 Signatures:
   serving_default: images uint8 [N, H, W, 3], any H, W ≥ 1 → {"deblurred": uint8 [N, H, W, 3]}
                    (edge padding to multiples of 16 and cropping inside the graph; gray/lstm models
-                   deblur R, G, B as three grayscale images, as the release did).
+                   deblur R, G, B as three grayscale images, as the release did; with --tile,
+                   overlapping tiles blended in the graph).
   levels:          images float32 [N, H, W, C] in [0, 1], H and W multiples of 16 →
                    {"level0", "level1", "level2"}: the three float32 level outputs, coarsest first.
 The model type, the weights' source and the srn-tf version are the string variables `model_type`,
@@ -20,8 +21,8 @@ import tempfile
 
 import tensorflow as tf
 
-from srn_tf.inference import restore_integer_batch
-from srn_tf.model import MODEL_TYPES, SIZE_MULTIPLE, image_channels, model_type_of
+from srn_tf.inference import DEFAULT_OVERLAP, restore_integer_batch
+from srn_tf.model import MODEL_TYPES, SIZE_MULTIPLE, as_levels, image_channels, model_type_of
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ METADATA_ASSET = "srn_tf_metadata.json"
 class ExportModule(tf.Module):
     """A servable SRN: wraps a model from `build_srn` with uint8 and float signatures."""
 
-    def __init__(self, model, weights_source, metadata_path):
+    def __init__(self, model, weights_source, metadata_path, tile=0, overlap=DEFAULT_OVERLAP):
         super().__init__(name="srn_export")
         from srn_tf import __version__
         self.model = model
@@ -40,26 +41,29 @@ class ExportModule(tf.Module):
         self.weights_source = tf.Variable(str(weights_source), trainable=False)
         self.srn_tf_version = tf.Variable(__version__, trainable=False)
         self.metadata = tf.saved_model.Asset(metadata_path)
+        self._tiling = (tf.constant([tile, tile], tf.int32), tf.constant(overlap, tf.int32))
         channels = image_channels(self._type)
-        self.serve = tf.function(self._serve, input_signature=[
+        self.serve = tf.function(self._serve, autograph=False, input_signature=[
             tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
-        self.levels = tf.function(self._levels, input_signature=[
+        self.levels = tf.function(self._levels, autograph=False, input_signature=[
             tf.TensorSpec([None, None, None, channels], tf.float32, name="images")])
 
     def _serve(self, images):
-        return {"deblurred": restore_integer_batch(self.model, images, self._type)}
+        return {"deblurred": restore_integer_batch(self.model, images, self._type, *self._tiling)}
 
     def _levels(self, images):
         size = tf.shape(images)[1:3]
         tf.debugging.assert_equal(size % SIZE_MULTIPLE, 0,
                                   message="levels: H and W must be multiples of 16")
-        outputs = self.model(images, training=False)
+        outputs = as_levels(self.model(images, training=False))
         return {f"level{i}": tf.cast(o, tf.float32) for i, o in enumerate(outputs)}
 
 
-def export(model, output_dir, weights_source="unknown"):
+def export(model, output_dir, weights_source="unknown", tile=0, overlap=DEFAULT_OVERLAP):
     """Writes a SavedModel of `model` to `output_dir`, atomically.
 
+    `tile` > 0 (a multiple of 16) makes the serving signature process images in overlapping
+    tile×tile tiles (bounded memory at any size); 0 runs whole images.
     The export is written to a temporary folder beside `output_dir` and renamed into place only
     when complete; an existing export there is replaced only then. Returns `output_dir`.
     """
@@ -72,8 +76,8 @@ def export(model, output_dir, weights_source="unknown"):
         metadata_path = os.path.join(tmp, METADATA_ASSET)
         with open(metadata_path, "w") as f:
             json.dump({"model_type": model_type_of(model), "weights_source": str(weights_source),
-                       "srn_tf_version": __version__}, f)
-        module = ExportModule(model, weights_source, metadata_path)
+                       "srn_tf_version": __version__, "tile": tile, "overlap": overlap}, f)
+        module = ExportModule(model, weights_source, metadata_path, tile, overlap)
         saved = os.path.join(tmp, "saved_model")
         tf.saved_model.save(module, saved, signatures={"serving_default": module.serve,
                                                        "levels": module.levels})
@@ -101,7 +105,7 @@ def main(argv):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     FLAGS = flags.FLAGS
     model = load_model(FLAGS.weights, FLAGS.model_type)
-    export(model, FLAGS.output, weights_source=FLAGS.weights)
+    export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)
     print(f"wrote {FLAGS.output}")
 
 
@@ -110,5 +114,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("weights", None, "a .keras file or an original release checkpoint")
     flags.DEFINE_string("output", None, "the SavedModel folder to write (replaced atomically)")
     flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "override the detected type")
+    flags.DEFINE_integer("tile", 0, "serve in overlapping tiles of this size (multiple of 16); "
+                         "0 = whole images")
     flags.mark_flags_as_required(["weights", "output"])
     app.run(main)

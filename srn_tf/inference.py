@@ -4,6 +4,10 @@
 model as a compiled `tf.function` (traced once, for any size), keeps the finest level, clips it to
 [0, 1] and converts back the way the release did (× max value, then truncate). The function is the
 same graph as the SavedModel export's, so both give bit-identical results.
+
+Images larger than a memory budget are processed in overlapping tiles blended with weights that
+sum to one (`restore_tiled`), so memory stays bounded at any size; options run the network in
+bfloat16 or compile it with XLA.
 """
 
 import logging
@@ -12,7 +16,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from srn_tf.model import SIZE_MULTIPLE, model_type_of
+from srn_tf.model import SIZE_MULTIPLE, as_levels, image_channels, model_type_of
 
 log = logging.getLogger(__name__)
 
@@ -32,54 +36,186 @@ def pad_to_multiple(images, multiple=SIZE_MULTIPLE):
 def restore_batch(model, images, model_type):
     """Deblurs a float batch of any size: [N, H, W, C] in [0, 1] → [N, H, W, C] in [0, 1].
 
-    color models take C = 3. gray and lstm models take any C and deblur each channel as its own
-    1-channel image (channels moved to the batch axis and back), as the release did for RGB.
+    `model` is a model from `build_srn`, or any callable model(x, training=False) → its levels.
+    color (and baseline) models take C = 3. gray and lstm models take any C and deblur each
+    channel as its own 1-channel image (channels moved to the batch axis and back), as the release
+    did for RGB.
     Returns the finest level, cropped back to H × W and clipped to [0, 1]. Graph-safe: used by
     `deblur` and by the SavedModel export.
     """
     shape = tf.shape(images)
     x = pad_to_multiple(images)
-    if model_type != "color":
+    per_channel = image_channels(model_type) == 1
+    if per_channel:
         x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, tf.shape(x)[1], tf.shape(x)[2], 1])
-    finest = tf.cast(model(x, training=False)[-1], tf.float32)
-    if model_type != "color":
+    finest = tf.cast(as_levels(model(x, training=False))[-1], tf.float32)
+    if per_channel:
         finest = tf.transpose(
             tf.reshape(finest, [shape[0], shape[3], tf.shape(finest)[1], tf.shape(finest)[2]]),
             [0, 2, 3, 1])
     return tf.clip_by_value(finest[:, :shape[1], :shape[2], :], 0.0, 1.0)
 
 
-def restore_integer_batch(model, images, model_type):
-    """`restore_batch` for uint8 or uint16 images, converted the release's way, in the graph.
+def _tile_weights(length, tile, overlap):
+    """Blend weights along one axis: [n_tiles, length] float32 summing to 1 at every position.
+
+    `length` and `tile` are multiples of 16, and so are the tile starts: the network is
+    shift-equivariant only for shifts by multiples of 16 (two stride-2 convs below a ¼ level), so
+    any other start would see other sampling grids than the whole image does. Tiles start every
+    `tile − overlap` pixels (rounded down to 16; the last one flush with the end). Within a tile, a
+    side that faces another tile has weight 0 over its first overlap/4 pixels (where the tile
+    lacks context), then rises linearly over overlap/2 pixels; a side on the image border has
+    weight 1. Returns (starts [n], weights [n, length]). Graph-safe.
+    """
+    step = tf.maximum((tile - overlap) // SIZE_MULTIPLE * SIZE_MULTIPLE, SIZE_MULTIPLE)
+    count = 1 + (tf.maximum(length - tile, 0) + step - 1) // step
+    starts = tf.minimum(tf.range(count) * step, tf.maximum(length - tile, 0))
+    positions = tf.cast(tf.range(length), tf.float32)[None, :] + 0.5
+    begin = tf.cast(starts, tf.float32)[:, None]
+    end = begin + tf.cast(tile, tf.float32)
+    margin = tf.cast(overlap // 4, tf.float32)
+    blend = tf.cast(tf.maximum(overlap // 2, 1), tf.float32)
+
+    def ramp(distance, on_border):
+        return tf.where(on_border, 1.0, tf.clip_by_value((distance - margin) / blend, 0.0, 1.0))
+    inside = tf.cast((positions > begin) & (positions < end), tf.float32)
+    weights = (inside * ramp(positions - begin, starts[:, None] == 0) *
+               ramp(end - positions, starts[:, None] + tile >= length))
+    return starts, weights / tf.reduce_sum(weights, axis=0, keepdims=True)
+
+
+def restore_tiled(model, images, model_type, tile_size, overlap):
+    """`restore_batch` over overlapping tiles, blended seam-free; memory bounded by the tile.
+
+    Args:
+      images: float32 [N, H, W, C] in [0, 1], any size.
+      tile_size: int32 [2] (height, width) of the tiles, multiples of 16; a tile no smaller than
+        the image (e.g. [0, 0] → the whole image) means one tile, and then the result is exactly
+        `restore_batch`'s.
+      overlap: pixels shared by neighbouring tiles (int scalar).
+    Returns float32 [N, H, W, C] in [0, 1]. Graph-safe (a while loop over the tiles).
+    """
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    whole = (height + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE * SIZE_MULTIPLE, \
+        (width + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE * SIZE_MULTIPLE
+    tile_h = tf.where(tile_size[0] > 0, tf.minimum(tile_size[0], whole[0]), whole[0])
+    tile_w = tf.where(tile_size[1] > 0, tf.minimum(tile_size[1], whole[1]), whole[1])
+    starts_y, weights_y = _tile_weights(whole[0], tile_h, overlap)   # over the padded extent
+    starts_x, weights_x = _tile_weights(whole[1], tile_w, overlap)
+    count_x = tf.size(starts_x)
+
+    def body(index, result):
+        i, j = index // count_x, index % count_x
+        y0, x0 = starts_y[i], starts_x[j]
+        y1, x1 = tf.minimum(y0 + tile_h, height), tf.minimum(x0 + tile_w, width)
+        restored = restore_batch(model, images[:, y0:y1, x0:x1, :], model_type)
+        weight = weights_y[i, y0:y1][:, None] * weights_x[j, x0:x1][None, :]
+        begin, end = tf.stack([0, y0, x0, 0]), tf.stack([shape[0], y1, x1, shape[3]])
+        update = result[:, y0:y1, x0:x1, :] + restored * weight[None, :, :, None]
+        return index + 1, tf.raw_ops.TensorStridedSliceUpdate(
+            input=result, begin=begin, end=end, strides=[1, 1, 1, 1], value=update)
+
+    def more_tiles(index, result):
+        return index < tf.size(starts_y) * count_x
+
+    _, result = tf.while_loop(more_tiles, body, [tf.constant(0), tf.zeros_like(images)])
+    return result
+
+
+def restore_integer_batch(model, images, model_type, tile_size=(0, 0), overlap=0):
+    """`restore_tiled` for uint8 or uint16 images, converted the release's way, in the graph.
 
     [N, H, W, C] integers → float in [0, 1] (÷ max value) → finest level clipped to [0, 1] →
     × max value, truncated to the input's dtype. The SavedModel's serving signature is this too.
     """
     max_value = float(images.dtype.max)
-    restored = restore_batch(model, tf.cast(images, tf.float32) / max_value, model_type)
+    restored = restore_tiled(model, tf.cast(images, tf.float32) / max_value, model_type,
+                             tf.convert_to_tensor(tile_size, tf.int32),
+                             tf.convert_to_tensor(overlap, tf.int32))
     return tf.cast(restored * max_value, images.dtype)
+
+
+# Peak memory of a float32 forward pass per input pixel (colour, measured with
+# benchmarks/inference.py: ~0.70 KB/pixel at 720p on CPU), and the default budget: what a
+# 1280×720 image takes, so images up to 720p's pixel count run whole and larger ones are tiled.
+BYTES_PER_PIXEL = 720
+DEFAULT_MEMORY_BUDGET = 1280 * 720 * BYTES_PER_PIXEL
+DEFAULT_OVERLAP = 128
+PRECISIONS = ("float32", "bfloat16")
+
+
+def plan_tiles(height, width, memory_budget=DEFAULT_MEMORY_BUDGET, overlap=DEFAULT_OVERLAP):
+    """Tile (height, width), multiples of 16, for an image under a memory budget in bytes.
+
+    (0, 0) when the whole image fits. Otherwise the grid of tiles that processes the fewest pixels
+    (overlaps counted) among those whose tiles fit the budget.
+    """
+    pixels = memory_budget // BYTES_PER_PIXEL
+
+    def padded(n):
+        return -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE
+    if padded(height) * padded(width) <= pixels:
+        return 0, 0
+    best = None
+    for rows in range(1, 65):
+        for cols in range(1, 65):
+            tile_h = min(padded(-(-(padded(height) + (rows - 1) * overlap) // rows)), padded(height))
+            tile_w = min(padded(-(-(padded(width) + (cols - 1) * overlap) // cols)), padded(width))
+            if tile_h * tile_w > pixels or min(tile_h, tile_w) <= overlap and rows * cols > 1:
+                continue
+            cost = rows * cols * tile_h * tile_w
+            if best is None or cost < best[0]:
+                best = (cost, (tile_h, tile_w))
+    if best is None:
+        raise ValueError(f"a memory budget of {memory_budget / 2**20:.0f} MiB is too small to tile "
+                         f"a {height}×{width} image with {overlap} px overlap")
+    return best[1]
 
 
 _compiled = weakref.WeakKeyDictionary()
 
 
-def compiled_restore(model, dtype=tf.uint8):
-    """`restore_integer_batch` of `model` as a graph for `dtype` images of any size.
+def _inference_model(model, precision):
+    """`model` itself for float32; for bfloat16 a mixed_bfloat16 twin with the same weights."""
+    if precision == "float32":
+        return model
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    twins = _compiled.setdefault(model, {})
+    if "bfloat16" not in twins:
+        from srn_tf.model import build_model
+        twin = build_model(model_type_of(model), dtype_policy="mixed_bfloat16")
+        twin.set_weights(model.get_weights())
+        twins["bfloat16"] = twin
+    return twins["bfloat16"]
 
-    Traced once per model and dtype: H and W are dynamic, so images of any size reuse one graph,
-    the same as the export's (with static shapes oneDNN may pick other kernels, which would move
-    results by a grey level here and there).
+
+def compiled_restore(model, dtype=tf.uint8, precision="float32", jit_compile=False):
+    """`restore_integer_batch` of `model` as a graph f(images, tile_size, overlap).
+
+    Traced once per (model, dtype, precision, jit_compile): H, W, the tile size and the overlap
+    are dynamic, so every image and tiling reuses one graph, the export's too (with static shapes
+    oneDNN may pick other kernels, which would move results by a grey level here and there).
     """
     functions = _compiled.setdefault(model, {})
-    dtype = tf.as_dtype(dtype)
-    if dtype not in functions:
+    key = (tf.as_dtype(dtype), precision, bool(jit_compile))
+    if key not in functions:
+        net = _inference_model(model, precision)
         model_type = model_type_of(model)
-        functions[dtype] = tf.function(
-            lambda images: restore_integer_batch(model, images, model_type),
-            input_signature=[tf.TensorSpec([None, None, None, None], dtype)])
-    return functions[dtype]
 
+        def forward(x, training=False):
+            return net(x, training=training)
+        if jit_compile:   # XLA needs static shapes: compile the network, once per tile shape
+            forward = tf.function(forward, jit_compile=True, reduce_retracing=True,
+                                  autograph=False)
+        def restore(images, tile_size, overlap):
+            return restore_integer_batch(forward, images, model_type, tile_size, overlap)
 
+        functions[key] = tf.function(restore, autograph=False, input_signature=[
+            tf.TensorSpec([None, None, None, None], key[0]), tf.TensorSpec([2], tf.int32),
+            tf.TensorSpec([], tf.int32)])
+    return functions[key]
 def check_image(image):
     """Checks an image array; returns it as H×W×C with C = 1 or 3 (uint8 or uint16).
 
@@ -101,7 +237,27 @@ def check_image(image):
     return image
 
 
-def deblur(model, image):
+def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision="float32",
+                 jit_compile=False, memory_budget=DEFAULT_MEMORY_BUDGET):
+    """Deblurs a batch of same-size images: uint8/uint16 [N, H, W, C] → same dtype and shape.
+
+    C is 3 (or 1 for gray/lstm models). Options as in `deblur`; the memory budget is shared by the
+    batch. One call of the compiled graph.
+    """
+    images = np.asarray(images)
+    if tile is None:
+        tile_size = plan_tiles(images.shape[1], images.shape[2],
+                               memory_budget // max(1, len(images)), overlap)
+    else:
+        tile_size = (tile, tile) if np.isscalar(tile) else tuple(tile)
+    if any(t % SIZE_MULTIPLE for t in tile_size):
+        raise ValueError(f"tile sizes must be multiples of {SIZE_MULTIPLE}, got {tile_size}")
+    restore = compiled_restore(model, images.dtype, precision, jit_compile)
+    return restore(tf.constant(images), tf.constant(tile_size, tf.int32),
+                   tf.constant(overlap, tf.int32)).numpy()
+
+
+def deblur(model, image, **options):
     """Deblurs one image of any size ≥ 1×1 with a model from `build_srn`.
 
     Args:
@@ -109,15 +265,23 @@ def deblur(model, image):
       image: uint8 or uint16 array, H×W (grayscale), H×W×1, H×W×3 (RGB) or H×W×4 (RGBA: alpha is
         dropped). A grayscale image given to a color model is replicated to RGB and the result
         averaged back to one channel.
+      options:
+        tile: None: chosen from `memory_budget` (whole image when it fits); 0: whole image;
+          an int or (height, width): tiles of that size (multiples of 16) overlapping by `overlap`
+          (default 128).
+        precision: "float32" (exact) or "bfloat16" (AMX/AVX-512-BF16 CPUs, recent GPUs; resizes,
+          the ConvLSTM and the output stay float32).
+        jit_compile: compile the network with XLA.
+        memory_budget: bytes of activations allowed when `tile` is None (default: a 720p image's).
     Returns:
       The deblurred image: same dtype, and the same shape as `image` (RGBA input gives H×W×3).
     """
     original = np.asarray(image)
     x = check_image(original)
-    gray_into_color = x.shape[2] == 1 and model_type_of(model) == "color"
+    gray_into_color = x.shape[2] == 1 and image_channels(model_type_of(model)) == 3
     if gray_into_color:
         x = np.repeat(x, 3, axis=2)
-    y = compiled_restore(model, x.dtype)(tf.constant(x[None]))[0].numpy()
+    y = deblur_batch(model, x[None], **options)[0]
     if gray_into_color:
         y = np.round(y.mean(axis=2, keepdims=True)).astype(x.dtype)
     return y[:, :, 0] if original.ndim == 2 else y

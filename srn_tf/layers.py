@@ -78,7 +78,9 @@ class StopGradient(keras.layers.Layer):
 
 
 def _conv(filters, kernel_size, activation, name, **kwargs):
-    """A 'SAME' conv with the release's initialisation: Glorot-uniform kernel, zero bias."""
+    """A 'SAME' conv with the release's initialisation: Glorot-uniform kernel, zero bias.
+
+    Pass dtype=<the parent layer's dtype_policy> so that sub-layers follow their parent."""
     return keras.layers.Conv2D(
         filters, kernel_size, padding="same", activation=activation,
         kernel_initializer="glorot_uniform", bias_initializer="zeros", name=name, **kwargs)
@@ -96,8 +98,8 @@ class ResBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
-        self.conv1 = _conv(self.filters, self.kernel_size, "relu", "conv1")
-        self.conv2 = _conv(self.filters, self.kernel_size, None, "conv2")
+        self.conv1 = _conv(self.filters, self.kernel_size, "relu", "conv1", dtype=self.dtype_policy)
+        self.conv2 = _conv(self.filters, self.kernel_size, None, "conv2", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.conv1.build(input_shape)
@@ -135,7 +137,7 @@ class ConvLSTMCell(keras.layers.Layer):
         self.conv = keras.layers.Conv2D(
             4 * self.filters, self.kernel_size, padding="same",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=1e-3),
-            bias_initializer="zeros", name="LSTM_conv")
+            bias_initializer="zeros", name="LSTM_conv", dtype=self.dtype_policy)
 
     def build(self, x_shape, state_shape=None):
         self.conv.build(tuple(x_shape[:-1]) + (2 * self.filters,))

@@ -10,6 +10,8 @@ import keras
 from srn_tf.layers import ConvLSTMCell, ResBlock, ResizeLike, ScaleResize, StopGradient
 
 MODEL_TYPES = ("color", "gray", "lstm")
+BASELINE_TYPES = ("cnn", "autoencoder")          # srn_tf/baselines.py: trainable comparisons
+TRAINABLE_TYPES = MODEL_TYPES + BASELINE_TYPES
 NUM_LEVELS = 3
 LEVEL_SCALE = 0.5
 SIZE_MULTIPLE = 16   # H and W must be multiples of this (two stride-2 convs below a ×0.25 level)
@@ -20,9 +22,10 @@ PARAM_COUNTS = {"color": 6_881_251, "gray": 6_876_449, "lstm": 8_056_609}
 
 
 def image_channels(model_type):
-    """Channels of the images a model type takes and returns: 3 for color, 1 for gray and lstm."""
-    check_model_type(model_type)
-    return 3 if model_type == "color" else 1
+    """Channels of the images a model type takes and returns: 1 for gray and lstm, else 3."""
+    if model_type not in TRAINABLE_TYPES:
+        raise ValueError(f"model_type must be one of {TRAINABLE_TYPES}, got {model_type!r}")
+    return 1 if model_type in ("gray", "lstm") else 3
 
 
 def check_model_type(model_type):
@@ -35,36 +38,41 @@ def level_scales():
     return tuple(LEVEL_SCALE ** (NUM_LEVELS - 1 - i) for i in range(NUM_LEVELS))
 
 
-def _conv(filters, name, activation="relu", strides=1):
-    return keras.layers.Conv2D(filters, KERNEL_SIZE, strides=strides, padding="same",
-                               activation=activation, kernel_initializer="glorot_uniform",
-                               bias_initializer="zeros", name=name)
-
-
-def _deconv(filters, name):
-    return keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu",
-                                        kernel_initializer="glorot_uniform",
-                                        bias_initializer="zeros", name=name)
-
-
-def _resblocks(filters, names):
-    return [ResBlock(filters, KERNEL_SIZE, name=name) for name in names]
-
-
 class _SharedLevel:
-    """The layers of one level, created once and called at every level (weight sharing)."""
+    """The layers of one level, created once and called at every level (weight sharing).
 
-    def __init__(self, channels, use_lstm):
-        self.encoder1 = [_conv(32, "enc1_1")] + _resblocks(32, ["enc1_2", "enc1_3", "enc1_4"])
-        self.encoder2 = [_conv(64, "enc2_1", strides=2)] + _resblocks(64, ["enc2_2", "enc2_3", "enc2_4"])
-        self.encoder3 = [_conv(128, "enc3_1", strides=2)] + _resblocks(128, ["enc3_2", "enc3_3", "enc3_4"])
-        self.lstm = ConvLSTMCell(128, 3, name="convLSTM") if use_lstm else None
-        self.decoder3 = _resblocks(128, ["dec3_3", "dec3_2", "dec3_1"])
-        self.upsample2 = _deconv(64, "dec2_4")
-        self.decoder2 = _resblocks(64, ["dec2_3", "dec2_2", "dec2_1"])
-        self.upsample1 = _deconv(32, "dec1_4")
-        self.decoder1 = _resblocks(32, ["dec1_3", "dec1_2", "dec1_1"])
-        self.output = _conv(channels, "dec1_0", activation=None)
+    `policy` is the Keras dtype policy of the convolutions; under a mixed policy the ConvLSTM
+    (its state) and the output conv stay float32.
+    """
+
+    def __init__(self, channels, use_lstm, policy):
+        exact = "float32" if policy.compute_dtype != policy.variable_dtype else policy
+
+        def conv(filters, name, activation="relu", strides=1, dtype=policy):
+            return keras.layers.Conv2D(filters, KERNEL_SIZE, strides=strides, padding="same",
+                                       activation=activation, kernel_initializer="glorot_uniform",
+                                       bias_initializer="zeros", name=name, dtype=dtype)
+
+        def deconv(filters, name):
+            return keras.layers.Conv2DTranspose(
+                filters, 4, strides=2, padding="same", activation="relu",
+                kernel_initializer="glorot_uniform", bias_initializer="zeros", name=name,
+                dtype=policy)
+
+        def resblocks(filters, names):
+            return [ResBlock(filters, KERNEL_SIZE, name=name, dtype=policy) for name in names]
+
+        self.policy = policy
+        self.encoder1 = [conv(32, "enc1_1")] + resblocks(32, ["enc1_2", "enc1_3", "enc1_4"])
+        self.encoder2 = [conv(64, "enc2_1", strides=2)] + resblocks(64, ["enc2_2", "enc2_3", "enc2_4"])
+        self.encoder3 = [conv(128, "enc3_1", strides=2)] + resblocks(128, ["enc3_2", "enc3_3", "enc3_4"])
+        self.lstm = ConvLSTMCell(128, 3, name="convLSTM", dtype=exact) if use_lstm else None
+        self.decoder3 = resblocks(128, ["dec3_3", "dec3_2", "dec3_1"])
+        self.upsample2 = deconv(64, "dec2_4")
+        self.decoder2 = resblocks(64, ["dec2_3", "dec2_2", "dec2_1"])
+        self.upsample1 = deconv(32, "dec1_4")
+        self.decoder1 = resblocks(32, ["dec1_3", "dec1_2", "dec1_1"])
+        self.output = conv(channels, "dec1_0", activation=None, dtype=exact)
 
     def __call__(self, x, state, level):
         def chain(layers, t):
@@ -78,17 +86,21 @@ class _SharedLevel:
         if self.lstm is not None:
             e3, state = self.lstm(e3) if state is None else self.lstm(e3, state)
         d3 = chain(self.decoder3, e3)
-        d2 = chain(self.decoder2, keras.layers.Add(name=f"level{level}_skip2")([self.upsample2(d3), e2]))
-        d1 = chain(self.decoder1, keras.layers.Add(name=f"level{level}_skip1")([self.upsample1(d2), e1]))
+        add2 = keras.layers.Add(name=f"level{level}_skip2", dtype=self.policy)
+        d2 = chain(self.decoder2, add2([self.upsample2(d3), e2]))
+        add1 = keras.layers.Add(name=f"level{level}_skip1", dtype=self.policy)
+        d1 = chain(self.decoder1, add1([self.upsample1(d2), e1]))
         return self.output(d1), state
 
 
-def build_srn(model_type="color"):
+def build_srn(model_type="color", dtype_policy=None):
     """Builds the SRN generator.
 
     Args:
       model_type: "color" (RGB in/out), "gray" (1 channel) or "lstm" (1 channel, ConvLSTM
         bottleneck: the paper's network and the release's best weights).
+      dtype_policy: Keras dtype policy of the convolutions, e.g. "mixed_bfloat16"; default: the
+        global policy. Under a mixed policy the ConvLSTM and the output conv stay float32.
     Returns:
       keras.Model named `srn_<type>`. Input: float32 [N, H, W, C] in [0, 1], H and W any multiples
       of 16 (dynamic). Outputs: list of three float32 tensors, the level outputs at (H/4, W/4),
@@ -96,7 +108,8 @@ def build_srn(model_type="color"):
     """
     channels = image_channels(model_type)
     blurry = keras.Input(shape=(None, None, channels), name="blurry")
-    level = _SharedLevel(channels, use_lstm=model_type == "lstm")
+    policy = keras.dtype_policies.get(dtype_policy or keras.mixed_precision.global_policy())
+    level = _SharedLevel(channels, use_lstm=model_type == "lstm", policy=policy)
     outputs, previous, state = [], blurry, None
     for i, scale in enumerate(level_scales()):
         blurry_i = ScaleResize(scale, name=f"level{i}_blurry")(blurry)
@@ -108,8 +121,23 @@ def build_srn(model_type="color"):
     return keras.Model(blurry, outputs, name=f"srn_{model_type}")
 
 
+def as_levels(outputs):
+    """A model's outputs as a list of levels (a one-output Keras model returns a bare tensor)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def build_model(model_type, dtype_policy=None):
+    """`build_srn` for SRN types, `srn_tf.baselines.build_baseline` for "cnn" / "autoencoder"."""
+    if model_type in BASELINE_TYPES:
+        from srn_tf.baselines import build_baseline
+        return build_baseline(model_type, dtype_policy)
+    return build_srn(model_type, dtype_policy)
+
+
 def model_type_of(model):
-    """Tells the type ("color", "gray", "lstm") of a model made by `build_srn`, from its structure."""
+    """The type of a model from `build_model`: "color", "gray", "lstm", "cnn" or "autoencoder"."""
+    if model.name.startswith("baseline_"):
+        return model.name[len("baseline_"):]
     names = {layer.name for layer in model.layers}
     if "convLSTM" in names:
         return "lstm"

@@ -43,3 +43,27 @@ def embedded_dir():
     """The embedded dataset, materialised in data/embedded (once; later runs reuse it)."""
     from srn_tf import embedded
     return embedded.ensure_materialised()
+
+
+def near_identity_model(model_type="color", perturbation=0.3, seed=0):
+    """A model whose output is its input plus a random multi-scale perturbation.
+
+    Stands in for trained weights where a test needs image-like outputs: every kernel is its
+    Glorot init × `perturbation`, plus identity taps that carry the blurry channels from enc1_1
+    through the additive skips to dec1_0.
+    """
+    import keras
+    from srn_tf import build_srn
+    keras.utils.set_random_seed(seed)
+    model = build_srn(model_type)
+    for v in model.weights:
+        if v.path.endswith("kernel"):
+            v.assign(v.numpy() * perturbation)
+    channels = model.input_shape[-1]
+    for name in ("enc1_1", "dec1_0"):
+        kernel = model.get_layer(name).kernel
+        value = kernel.numpy()
+        for c in range(channels):
+            value[2, 2, c, c] += 1.0
+        kernel.assign(value)
+    return model

@@ -29,21 +29,39 @@ def serve(loaded, images):
 
 
 @pytest.mark.parametrize("model_type", ["color", "gray"])
-@pytest.mark.parametrize("shape", [(1, 37, 53), (3, 20, 33), (2, 45, 18)])   # odd, batch, portrait
-def test_serving_equals_deblur_exactly(exported, model_type, shape):
+@pytest.mark.parametrize("shape", [(1, 37, 53), (1, 45, 18), (3, 20, 33), (2, 45, 18)])
+def test_serving_equals_deblur(exported, model_type, shape):
+    """Odd sizes, portrait, batches. One image: bit-identical to deblur. A batch runs as one
+    tensor, where oneDNN may sum in another order: then within a grey level."""
     model, loaded, _ = exported[model_type]
     images = np.random.default_rng(sum(shape)).integers(0, 256, shape + (3,), dtype=np.uint8)
     out = serve(loaded, images)
     assert out.shape == images.shape and out.dtype == np.uint8
     for image, result in zip(images, out):
-        np.testing.assert_array_equal(result, deblur(model, image))
+        expected = deblur(model, image)
+        if len(images) == 1:
+            np.testing.assert_array_equal(result, expected)
+        else:
+            difference = np.abs(result.astype(int) - expected)
+            assert difference.max() <= 1 and (difference > 0).mean() < 0.005
+
+
+def test_tiled_export(tmp_path):
+    from conftest import near_identity_model
+    model = near_identity_model("color")
+    folder = str(tmp_path / "tiled")
+    export.export(model, folder, tile=64, overlap=32)
+    image = np.random.default_rng(2).integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(serve(tf.saved_model.load(folder), image[None])[0],
+                                  deblur(model, image, tile=64, overlap=32))
 
 
 @pytest.mark.slow
 def test_large_odd_image_equals_deblur_exactly(exported):
     model, loaded, _ = exported["color"]
     image = np.random.default_rng(0).integers(0, 256, (721, 1283, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(serve(loaded, image[None])[0], deblur(model, image))
+    # The export runs whole images unless exported with a tile; deblur would tile this size.
+    np.testing.assert_array_equal(serve(loaded, image[None])[0], deblur(model, image, tile=0))
 
 
 def test_levels_signature_and_metadata(exported):

@@ -1,4 +1,5 @@
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -101,3 +102,95 @@ def test_one_trace_for_every_size():
     assert compiled_restore(model).experimental_get_tracing_count() == 1
     deblur(model, np.zeros((20, 30, 3), np.uint16))
     assert compiled_restore(model, np.uint16).experimental_get_tracing_count() == 1
+
+
+# ---- tiling, precision, XLA ---------------------------------------------------------------
+
+from conftest import REAL_BLUR_DIR, near_identity_model  # noqa: E402
+from srn_tf.inference import DEFAULT_OVERLAP, plan_tiles, restore_batch  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def identity_like():
+    return near_identity_model("color")
+
+
+def test_near_identity_stand_in_is_image_like(identity_like):
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    out = deblur(identity_like, image)
+    diff = np.abs(out.astype(int) - image)
+    assert 0 < np.mean(diff) < 40 and np.corrcoef(out.ravel(), image.ravel())[0, 1] > 0.9
+
+
+def photo(height, width):
+    """A real photograph crop when ../shared is there, else a smooth synthetic scene."""
+    import glob
+    files = sorted(glob.glob(os.path.join(REAL_BLUR_DIR, "*.png")))
+    if files:
+        from srn_tf.image_io import read_image
+        return read_image(files[0])[:height, :width, :3]
+    y, x = np.mgrid[0:height, 0:width]
+    scene = 128 + 60 * np.sin(x / 7.0) * np.cos(y / 11.0) + 40 * ((x // 20 + y // 20) % 2)
+    return np.clip(np.stack([scene, scene * 0.8, 255 - scene], -1), 0, 255).astype(np.uint8)
+
+
+def test_tiled_equals_whole_within_the_bound(identity_like):
+    image = photo(200, 328)
+    whole = deblur(identity_like, image, tile=0)
+    tiled = deblur(identity_like, image, tile=(96, 128), overlap=64)
+    far = np.abs(tiled.astype(int) - whole) > 1
+    assert far.mean() <= 0.001, far.mean()
+    # Without blending (tiles butted, no overlap) seams do show: the bound can fail.
+    butted = deblur(identity_like, image, tile=(96, 128), overlap=0)
+    assert (np.abs(butted.astype(int) - whole) > 1).mean() > 0.001
+
+
+def test_a_tile_as_large_as_the_image_is_exactly_untiled(identity_like):
+    image = photo(45, 70)
+    np.testing.assert_array_equal(deblur(identity_like, image, tile=80),
+                                  deblur(identity_like, image, tile=0))
+
+
+@pytest.mark.parametrize("shape", [(37, 300), (300, 41), (130, 130)])
+def test_tiling_odd_sizes(identity_like, shape):
+    image = photo(*shape)
+    tiled = deblur(identity_like, image, tile=64, overlap=32)
+    assert tiled.shape == image.shape
+    assert (np.abs(tiled.astype(int) - deblur(identity_like, image, tile=0)) > 1).mean() < 0.01
+
+
+def test_tile_size_from_a_memory_budget():
+    budget = 1280 * 720 * 720
+    assert plan_tiles(720, 1280, budget) == (0, 0)
+    for height, width in ((721, 1280), (1080, 1920), (2160, 3840), (5000, 300)):
+        tile_h, tile_w = plan_tiles(height, width, budget)
+        assert tile_h % 16 == 0 and tile_w % 16 == 0
+        assert tile_h * tile_w * 720 <= budget
+        assert tile_h > DEFAULT_OVERLAP and tile_w > DEFAULT_OVERLAP
+    assert plan_tiles(1080, 1920, budget)[0] == 1088   # one row of tiles: no needless overlap
+    with pytest.raises(ValueError, match="too small"):
+        plan_tiles(4000, 4000, 100 * 100 * 720)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        deblur(build_srn("color"), np.zeros((40, 40, 3), np.uint8), tile=20)
+
+
+def test_float32_with_and_without_xla_agree(identity_like):
+    import tensorflow as tf
+    x = tf.constant(np.random.default_rng(0).random((1, 48, 80, 3), dtype=np.float32))
+    plain = restore_batch(identity_like, x, "color")
+    xla = tf.function(lambda images, training=False: identity_like(images, training=training),
+                      jit_compile=True)
+    compiled = restore_batch(xla, x, "color")
+    assert np.abs(plain.numpy() - compiled.numpy()).max() <= 1e-5
+    image = photo(48, 80)
+    assert np.abs(deblur(identity_like, image, jit_compile=True).astype(int) -
+                  deblur(identity_like, image)).max() <= 1
+
+
+def test_bfloat16_runs_close_to_float32(identity_like):
+    image = photo(64, 96)
+    ours = deblur(identity_like, image, precision="bfloat16")
+    diff = np.abs(ours.astype(int) - deblur(identity_like, image))
+    assert ours.shape == image.shape and diff.mean() < 1.0 and diff.max() <= 8
+    with pytest.raises(ValueError, match="precision"):
+        deblur(identity_like, image, precision="float16")

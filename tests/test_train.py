@@ -122,24 +122,25 @@ def test_resume_after_a_stop_is_bit_exact(tiny_root, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_sigterm_saves_and_the_rerun_finishes_identically(tiny_root, tmp_path):
-    command = [sys.executable, "train.py"] + flags(tiny_root, str(tmp_path / "k"), 12,
-                                                    checkpoint_every=100)
+    workdir = tmp_path / "k"
+    command = [sys.executable, "train.py"] + flags(tiny_root, str(workdir), 60,
+                                                    checkpoint_every=5)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    output = ""
-    for line in iter(process.stderr.readline, ""):   # wait until steps are running
-        output += line
-        if "/12 [" in line and " 0/12 [" not in line:
-            break
+    deadline = time.time() + 300
+    while not (workdir / "ckpt-5.index").exists():   # wait until training is under way
+        assert process.poll() is None and time.time() < deadline, "training did not start"
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    output += process.communicate(timeout=120)[1]
-    assert process.returncode != 0 and "stopped by SIGTERM" in output, output[-2000:]
-    assert tf.train.latest_checkpoint(str(tmp_path / "k"))
-    resumed = run_script("train.py", *flags(tiny_root, str(tmp_path / "k"), 12))
+    output = process.communicate(timeout=120)[1]
+    assert process.returncode == 1 and "stopped by SIGTERM" in output, output[-2000:]
+    stopped_at = int(tf.train.latest_checkpoint(str(workdir)).rsplit("-", 1)[1])
+    assert 5 <= stopped_at < 60
+    resumed = run_script("train.py", *flags(tiny_root, str(workdir), 60))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    straight = run_script("train.py", *flags(tiny_root, str(tmp_path / "s"), 12))
+    straight = run_script("train.py", *flags(tiny_root, str(tmp_path / "s"), 60))
     assert straight.returncode == 0, straight.stderr[-2000:]
-    for a, b in zip(final_weights(tmp_path / "s"), final_weights(tmp_path / "k")):
+    for a, b in zip(final_weights(tmp_path / "s"), final_weights(workdir)):
         np.testing.assert_array_equal(a, b)
 
 
