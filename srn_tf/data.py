@@ -231,10 +231,17 @@ def to_model_input(image, channels):
 
 
 def random_crop_pair(blur, sharp, size, seed):
-    """The same random `size`² window of both [H, W, C] images; `seed` a [2] int tensor."""
-    stacked = tf.concat([blur, sharp], axis=-1)
-    crop = tf.image.stateless_random_crop(stacked, [size, size, tf.shape(stacked)[-1]], seed)
-    return tf.split(crop, 2, axis=-1)
+    """The same random `size`² window of both [H, W, C] images; `seed` a [2] int tensor.
+
+    One offset is drawn and both images are sliced there (no copy of the full images).
+    """
+    height, width = tf.shape(blur)[0], tf.shape(blur)[1]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    top = tf.random.stateless_uniform([], seeds[0], 0, height - size + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], seeds[1], 0, width - size + 1, dtype=tf.int32)
+    window = [size, size, None]
+    return (tf.ensure_shape(blur[top:top + size, left:left + size], window),
+            tf.ensure_shape(sharp[top:top + size, left:left + size], window))
 
 
 def augment_pair(blur, sharp, seed):
@@ -358,10 +365,10 @@ def make_train_dataset(source=None, *, crop_size=256, batch_size=16, model_type=
             order = _epoch_order(num_pairs, seed, j // num_pairs)
             return j, decode(tf.gather(order, j % num_pairs))
 
-        ds = tf.data.Dataset.range(np.iinfo(np.int64).max).map(
-            position, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.range(np.iinfo(np.int64).max)
 
     def crops(j, pair):
+        """uint8 crops [crops_per_image, crop, crop, 3] of both images."""
         blur, sharp = pair
         out_blur, out_sharp = [], []
         for k in range(crops_per_image):
@@ -371,11 +378,15 @@ def make_train_dataset(source=None, *, crop_size=256, batch_size=16, model_type=
                 b, s = augment_pair(b, s, crop_seed + [0, 1 << 40])
             out_blur.append(b)
             out_sharp.append(s)
-        return (to_model_input(tf.stack(out_blur), channels),
-                to_model_input(tf.stack(out_sharp), channels))
+        return tf.stack(out_blur), tf.stack(out_sharp)
 
-    ds = ds.map(crops, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    return ds.batch(batch_size // num_shards, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    # One map per pair (decode and crop together), then float conversion once per batch.
+    ds = ds.map(crops if _is_tfds(source) else lambda local: crops(*position(local)),
+                num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    ds = ds.batch(batch_size // num_shards, drop_remainder=True)
+    ds = ds.map(lambda b, s: (to_model_input(b, channels), to_model_input(s, channels)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def make_eval_dataset(source=None, *, split="test", blur_key="blur", tfds_data_dir=None):
