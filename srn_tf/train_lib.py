@@ -362,7 +362,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
     from tqdm import tqdm
     writer = tf.summary.create_file_writer(os.path.join(workdir, "train"))
     eval_writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
-    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else None
+    schedule = learning_rate_schedule(config, steps)   # for display; the optimizer has its own
     step = start_step
     stopped_by = None
     bar = tqdm(total=steps, initial=start_step, unit="step", dynamic_ncols=True,
@@ -378,7 +378,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
                     f"were not saved. The latest checkpoint stays {manager.latest_checkpoint}. "
                     "Lower --learning_rate, or check the data")
             step += 1
-            lr = float(learning_rate_at(config, steps, step - 1))
+            lr = float(schedule(step - 1))
             now = time.perf_counter()
             if now - last_time > 1.0 or step == steps:
                 rate = (step - last_step) * config.batch_size / (now - last_time)
@@ -421,11 +421,6 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
             result["saved_model"] = export.export(final, os.path.join(workdir, "saved_model"),
                                                   weights_source=os.path.abspath(workdir))
     return result
-
-
-def learning_rate_at(config, steps, step):
-    """The learning rate at (0-based) `step`: the release's polynomial decay."""
-    return learning_rate_schedule(config, steps)(step)
 
 
 def _log_eval(writer, step, figures):

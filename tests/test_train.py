@@ -49,7 +49,7 @@ def test_learning_rate_follows_the_release_formula():
     steps = 524_000
     for step in (0, 1000, 262_000, 500_000, 524_000):   # float32, as the release computed it
         expected = 1e-4 * (1 - step / steps) ** 0.3
-        assert float(train_lib.learning_rate_at(config, steps, step)) == pytest.approx(
+        assert float(train_lib.learning_rate_schedule(config, steps)(step)) == pytest.approx(
             expected, rel=1e-5, abs=1e-12)
     assert train_lib.total_steps(config, num_pairs=2103) == 4000 * (2103 // 16) == 524_000
 
@@ -208,19 +208,21 @@ def single_device_run(tiny_root, tmp_path_factory):
     return runs
 
 
-# Same batches and steps, only the order of float sums differs; Adam's m/√v magnifies that on
-# near-zero gradients, so bound the largest difference by a small part of what other batches
-# change (4 steps of lr 1e-4 move weights by up to 4e-4).
-MAX_DIFFERENCE = 2.5e-5
+def difference_stats(weights, reference):
+    """(mean |difference|, share of values differing by more than 1e-6) over all weights."""
+    diffs = np.concatenate([np.abs(a - b).ravel() for a, b in zip(weights, reference)])
+    return diffs.mean(), (diffs > 1e-6).mean()
 
 
 def assert_same_training(weights, runs):
+    """Same batches and steps: only the order of float sums differs. Adam's m/√v can turn that
+    into a full step's difference on a near-zero gradient, so the largest difference says little;
+    require nearly all values to agree, and check that other batches would fail the same bound."""
     reference, other_batches = runs
-    diffs = [np.abs(a - b).max() for a, b in zip(weights, reference)]
-    assert max(diffs) < MAX_DIFFERENCE, max(diffs)
-    assert np.mean([np.abs(a - b).mean() for a, b in zip(weights, reference)]) < 1e-7
-    other = [np.abs(a - b).max() for a, b in zip(other_batches, reference)]
-    assert max(other) > 4 * MAX_DIFFERENCE   # the bound tells other batches apart
+    mean, share = difference_stats(weights, reference)
+    assert mean < 1e-7 and share < 1e-3, (mean, share)
+    other_mean, other_share = difference_stats(other_batches, reference)
+    assert other_mean > 100 * 1e-7 and other_share > 0.5, (other_mean, other_share)
 
 
 @pytest.mark.slow
