@@ -206,7 +206,7 @@ def naming_unreadable_files(pairs):
     the corrupt file(s). tf.data's own error does not say which file failed."""
     try:
         yield
-    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError) as e:
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError):
         log.error("an image failed to decode; looking for the file(s) at fault …")
         bad = find_unreadable(pairs) if pairs else []
         if not bad:

@@ -37,6 +37,7 @@ PHOTOS = {
     "test": ("chelsea", "coffee", "rocket"),
 }
 FRAMES_PER_PHOTO = {"train": 6, "test": 2}
+GOPRO_SPLIT_IDS = {"train": 0, "test": 1}      # part of each photo's random seed
 MAX_SIDE = 512            # photos are downscaled so that their longer side is at most this
 GAMMA = 2.2
 VERSION = "1"             # bump when the recipe changes: the materialised copy is then remade
@@ -171,8 +172,6 @@ def materialise(directory=DEFAULT_DIR, seed=0, frames_per_photo=None):
             shutil.rmtree(tmp)
     return directory
 
-
-GOPRO_SPLIT_IDS = {"train": 0, "test": 1}
 
 
 def _version_tag(seed, frames_per_photo):

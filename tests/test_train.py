@@ -15,7 +15,6 @@ import tf1_reference
 from conftest import ROOT, run_script
 from srn_tf import train_lib
 from srn_tf.losses import multiscale_l2
-from srn_tf.model import build_srn
 from test_data import make_gopro_tree
 
 TINY = dict(batch_size=2, crop_size=32, checkpoint_every=3, summary_every=2, eval_every=1000,
