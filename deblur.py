@@ -20,6 +20,9 @@ flags.DEFINE_string("weights", None, "a .keras file, or an original release chec
                     "prefix such as checkpoints/lstm/deblur.model-523000)")
 flags.DEFINE_enum("model_type", None, list(srn_tf.MODEL_TYPES),
                   "model type of a TF1 checkpoint, when it cannot be detected")
+flags.DEFINE_boolean("temporal_state", False, "lstm models, videos and folders of frames: carry "
+                     "the ConvLSTM state from one frame to the next (not in the release, which "
+                     "starts every image afresh; see README)")
 cli_flags.define_inference_flags()
 flags.mark_flags_as_required(["input", "output"])
 FLAGS = flags.FLAGS
@@ -34,10 +37,10 @@ def main(argv):
         model = srn_tf.load_model(FLAGS.weights, FLAGS.model_type)
         if video.is_video(FLAGS.input):
             count = video.deblur_video(model, FLAGS.input, FLAGS.output, FLAGS.batch_size,
-                                       **cli_flags.inference_options())
+                                       FLAGS.temporal_state, **cli_flags.inference_options())
             print(f"wrote {FLAGS.output}: {count} frames")
             return
-        skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output,
+        skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output, FLAGS.temporal_state,
                                           **cli_flags.inference_options())
     except ValueError as e:
         sys.exit(f"error: {e}")

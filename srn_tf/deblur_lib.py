@@ -6,7 +6,9 @@ import os
 from tqdm import tqdm
 
 from srn_tf.image_io import ImageReadError, list_images, read_image, write_png
-from srn_tf.inference import deblur
+from srn_tf.inference import deblur_with
+from srn_tf.model import model_type_of
+from srn_tf.video import frame_restorer
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,15 @@ def plan_outputs(input_path, output_dir):
     return plan
 
 
-def deblur_files(model, input_path, output_dir, **options):
+def deblur_files(model, input_path, output_dir, temporal_state=False, **options):
     """Deblurs every image of `input_path` (file or folder) into PNGs in `output_dir`.
 
-    `options` go to `srn_tf.deblur` (tile, overlap, precision, jit_compile). Unreadable images
-    are reported by path and skipped. Returns the list of skipped paths.
+    `options` go to `srn_tf.deblur` (tile, overlap, precision, jit_compile). With
+    `temporal_state` (lstm models) a folder is a video's frames: deblurred in name order with the
+    ConvLSTM state carried from one to the next (`srn_tf.video.TemporalDeblurrer`). Unreadable
+    images are reported by path and skipped. Returns the list of skipped paths.
     """
+    restore = frame_restorer(model, temporal_state, **options)
     plan = plan_outputs(input_path, output_dir)
     os.makedirs(output_dir, exist_ok=True)
     skipped = []
@@ -57,5 +62,5 @@ def deblur_files(model, input_path, output_dir, **options):
             log.error("skipped: %s", e)
             skipped.append(source)
             continue
-        write_png(target, deblur(model, image, **options))
+        write_png(target, deblur_with(restore, model_type_of(model), image))
     return skipped

@@ -43,13 +43,34 @@ def restore_batch(model, images, model_type):
     Returns the finest level, cropped back to H × W and clipped to [0, 1]. Graph-safe: used by
     `deblur` and by the SavedModel export.
     """
-    shape = tf.shape(images)
+    x = _network_batch(images, model_type)
+    return _image_batch(as_levels(model(x, training=False))[-1], images, model_type)
+
+
+def restore_with_state(model, images, state):
+    """`restore_batch` for an lstm model built with `state_io=True`, carrying the ConvLSTM state.
+
+    images: float32 [N, H, W, C] in [0, 1]; state: float32 [N·C, h, w, 256], the state returned
+    for the previous frame (any h, w; zeros, e.g. [N·C, 1, 1, 256], start afresh as the release).
+    Returns (restored [N, H, W, C] in [0, 1], the new state). Graph-safe.
+    """
+    outputs = model([_network_batch(images, "lstm"), state], training=False)
+    return _image_batch(outputs[-2], images, "lstm"), outputs[-1]
+
+
+def _network_batch(images, model_type):
+    """[N, H, W, C] → padded to multiples of 16, channels to the batch axis for 1-channel types."""
     x = pad_to_multiple(images)
-    per_channel = image_channels(model_type) == 1
-    if per_channel:
+    if image_channels(model_type) == 1:
         x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, tf.shape(x)[1], tf.shape(x)[2], 1])
-    finest = tf.cast(as_levels(model(x, training=False))[-1], tf.float32)
-    if per_channel:
+    return x
+
+
+def _image_batch(finest, images, model_type):
+    """Inverse of `_network_batch` for the finest level, then cropped to `images` and clipped."""
+    shape = tf.shape(images)
+    finest = tf.cast(finest, tf.float32)
+    if image_channels(model_type) == 1:
         finest = tf.transpose(
             tf.reshape(finest, [shape[0], shape[3], tf.shape(finest)[1], tf.shape(finest)[2]]),
             [0, 2, 3, 1])
@@ -129,11 +150,20 @@ def restore_integer_batch(model, images, model_type, tile_size=(0, 0), overlap=0
     [N, H, W, C] integers → float in [0, 1] (÷ max value) → finest level clipped to [0, 1] →
     × max value, truncated to the input's dtype. The SavedModel's serving signature is this too.
     """
-    max_value = float(images.dtype.max)
-    restored = restore_tiled(model, tf.cast(images, tf.float32) / max_value, model_type,
+    restored = restore_tiled(model, to_unit_range(images), model_type,
                              tf.convert_to_tensor(tile_size, tf.int32),
                              tf.convert_to_tensor(overlap, tf.int32))
-    return tf.cast(restored * max_value, images.dtype)
+    return from_unit_range(restored, images.dtype)
+
+
+def to_unit_range(images):
+    """uint8 / uint16 → float32 in [0, 1] (÷ the dtype's max value), as the release read images."""
+    return tf.cast(images, tf.float32) / float(images.dtype.max)
+
+
+def from_unit_range(restored, dtype):
+    """float in [0, 1] → `dtype` (× max value, truncated), as the release wrote its results."""
+    return tf.cast(restored * float(dtype.max), dtype)
 
 
 # Peak memory of a float32 forward pass per input pixel (colour, measured with
@@ -145,6 +175,15 @@ DEFAULT_OVERLAP = 128
 PRECISIONS = ("float32", "bfloat16")
 
 
+def _padded(n):
+    return -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE
+
+
+def fits_whole(height, width, memory_budget=DEFAULT_MEMORY_BUDGET):
+    """Whether a height × width image runs whole (padded to multiples of 16) within the budget."""
+    return _padded(height) * _padded(width) * BYTES_PER_PIXEL <= memory_budget
+
+
 def plan_tiles(height, width, memory_budget=DEFAULT_MEMORY_BUDGET, overlap=DEFAULT_OVERLAP):
     """Tile (height, width), multiples of 16, for an image under a memory budget in bytes.
 
@@ -152,16 +191,15 @@ def plan_tiles(height, width, memory_budget=DEFAULT_MEMORY_BUDGET, overlap=DEFAU
     (overlaps counted) among those whose tiles fit the budget.
     """
     pixels = memory_budget // BYTES_PER_PIXEL
-
-    def padded(n):
-        return -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE
-    if padded(height) * padded(width) <= pixels:
+    if fits_whole(height, width, memory_budget):
         return 0, 0
     best = None
     for rows in range(1, 65):
         for cols in range(1, 65):
-            tile_h = min(padded(-(-(padded(height) + (rows - 1) * overlap) // rows)), padded(height))
-            tile_w = min(padded(-(-(padded(width) + (cols - 1) * overlap) // cols)), padded(width))
+            tile_h = min(_padded(-(-(_padded(height) + (rows - 1) * overlap) // rows)),
+                         _padded(height))
+            tile_w = min(_padded(-(-(_padded(width) + (cols - 1) * overlap) // cols)),
+                         _padded(width))
             if tile_h * tile_w > pixels or min(tile_h, tile_w) <= overlap and rows * cols > 1:
                 continue
             cost = rows * cols * tile_h * tile_w
@@ -276,12 +314,18 @@ def deblur(model, image, **options):
     Returns:
       The deblurred image: same dtype, and the same shape as `image` (RGBA input gives H×W×3).
     """
+    return deblur_with(lambda batch: deblur_batch(model, batch, **options), model_type_of(model),
+                       image)
+
+
+def deblur_with(restore, model_type, image):
+    """What `deblur` does to one image's format around restore(uint [1, H, W, C]) → same."""
     original = np.asarray(image)
     x = check_image(original)
-    gray_into_color = x.shape[2] == 1 and image_channels(model_type_of(model)) == 3
+    gray_into_color = x.shape[2] == 1 and image_channels(model_type) == 3
     if gray_into_color:
         x = np.repeat(x, 3, axis=2)
-    y = deblur_batch(model, x[None], **options)[0]
+    y = restore(x[None])[0]
     if gray_into_color:
         y = np.round(y.mean(axis=2, keepdims=True)).astype(x.dtype)
     return y[:, :, 0] if original.ndim == 2 else y

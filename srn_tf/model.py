@@ -16,6 +16,7 @@ NUM_LEVELS = 3
 LEVEL_SCALE = 0.5
 SIZE_MULTIPLE = 16   # H and W must be multiples of this (two stride-2 convs below a ×0.25 level)
 KERNEL_SIZE = 5
+LSTM_FILTERS = 128   # the ConvLSTM's hidden channels; its state concat([c, h]) has twice as many
 
 # Trainable parameters of each type, as counted on the release's checkpoints.
 PARAM_COUNTS = {"color": 6_881_251, "gray": 6_876_449, "lstm": 8_056_609}
@@ -66,7 +67,7 @@ class _SharedLevel:
         self.encoder1 = [conv(32, "enc1_1")] + resblocks(32, ["enc1_2", "enc1_3", "enc1_4"])
         self.encoder2 = [conv(64, "enc2_1", strides=2)] + resblocks(64, ["enc2_2", "enc2_3", "enc2_4"])
         self.encoder3 = [conv(128, "enc3_1", strides=2)] + resblocks(128, ["enc3_2", "enc3_3", "enc3_4"])
-        self.lstm = ConvLSTMCell(128, 3, name="convLSTM", dtype=exact) if use_lstm else None
+        self.lstm = ConvLSTMCell(LSTM_FILTERS, 3, name="convLSTM", dtype=exact) if use_lstm else None
         self.decoder3 = resblocks(128, ["dec3_3", "dec3_2", "dec3_1"])
         self.upsample2 = deconv(64, "dec2_4")
         self.decoder2 = resblocks(64, ["dec2_3", "dec2_2", "dec2_1"])
@@ -93,7 +94,7 @@ class _SharedLevel:
         return self.output(d1), state
 
 
-def build_srn(model_type="color", dtype_policy=None):
+def build_srn(model_type="color", dtype_policy=None, state_io=False):
     """Builds the SRN generator.
 
     Args:
@@ -101,16 +102,27 @@ def build_srn(model_type="color", dtype_policy=None):
         bottleneck: the paper's network and the release's best weights).
       dtype_policy: Keras dtype policy of the convolutions, e.g. "mixed_bfloat16"; default: the
         global policy. Under a mixed policy the ConvLSTM and the output conv stay float32.
+      state_io: lstm only, not in the release: the ConvLSTM state enters and leaves the model, so
+        that it can be carried from one video frame to the next (`srn_tf.video`). The model then
+        takes a second input `initial_state` float32 [N, h, w, 256] (concat([c, h]), any h and w:
+        it is resized to the coarsest level's bottleneck; zeros = the release's behaviour) and
+        returns the finest level's final state [N, H/4, W/4, 256] as a fourth output. Same
+        layers and weights as without it.
     Returns:
       keras.Model named `srn_<type>`. Input: float32 [N, H, W, C] in [0, 1], H and W any multiples
       of 16 (dynamic). Outputs: list of three float32 tensors, the level outputs at (H/4, W/4),
       (H/2, W/2) and (H, W), coarsest first, linear (not clipped).
     """
     channels = image_channels(model_type)
+    if state_io and model_type != "lstm":
+        raise ValueError(f"state_io needs the lstm model type, got {model_type!r}")
     blurry = keras.Input(shape=(None, None, channels), name="blurry")
     policy = keras.dtype_policies.get(dtype_policy or keras.mixed_precision.global_policy())
     level = _SharedLevel(channels, use_lstm=model_type == "lstm", policy=policy)
     outputs, previous, state = [], blurry, None
+    if state_io:
+        initial_state = keras.Input(shape=(None, None, 2 * LSTM_FILTERS), name="initial_state")
+        state = initial_state
     for i, scale in enumerate(level_scales()):
         blurry_i = ScaleResize(scale, name=f"level{i}_blurry")(blurry)
         previous_i = ResizeLike(name=f"level{i}_previous")(
@@ -118,6 +130,8 @@ def build_srn(model_type="color", dtype_policy=None):
         x = keras.layers.Concatenate(axis=-1, name=f"level{i}_input")([blurry_i, previous_i])
         previous, state = level(x, state, i)
         outputs.append(previous)
+    if state_io:
+        return keras.Model([blurry, initial_state], outputs + [state], name="srn_lstm_state_io")
     return keras.Model(blurry, outputs, name=f"srn_{model_type}")
 
 
