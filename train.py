@@ -32,6 +32,9 @@ flags.DEFINE_float("lr_decay_power", None, "polynomial decay power (release: 0.3
 flags.DEFINE_float("end_learning_rate", None, "final learning rate (release: 0)")
 flags.DEFINE_integer("epochs", None, "epochs of pairs // batch steps each (release: 4000)")
 flags.DEFINE_integer("train_steps", None, "total steps; overrides --epochs")
+flags.DEFINE_boolean("zero_init_residual", None, "start every ResBlock as the identity (its "
+                     "second conv zeroed; not in the release). Default: on for the embedded data, "
+                     "off for the release recipe")
 flags.DEFINE_float("clip_lstm_grad_norm", 0.0, "clip the ConvLSTM's gradients to this global "
                    "norm; 0 = off (the release's option is 3)")
 flags.DEFINE_integer("seed", 0, "seed of the data order and crops")
