@@ -68,7 +68,7 @@ def load_restorer(spec, model_type=None, psf=None, **options):
         return Restorer(BLURRY, lambda image, kernel: image, source="the blurry input itself")
     if spec in classical.METHODS:
         return _classical(spec, psf)
-    name = os.path.basename(os.path.normpath(spec))
+    name = _display_name(spec)
     if is_saved_model(spec):
         loaded = tf.saved_model.load(spec)
         serve = loaded.signatures["serving_default"]
@@ -79,6 +79,16 @@ def load_restorer(spec, model_type=None, psf=None, **options):
     published = PUBLISHED.get(kind) if is_tf1_checkpoint(spec) else None
     return Restorer(name, lambda image, kernel: deblur(model, image, **options), source=spec,
                     model_type=kind, published=published)
+
+
+def _display_name(spec):
+    """The name of a model in tables: its file or folder name, or for what `train.py` writes
+    (`<workdir>/model.keras`, `<workdir>/saved_model`) the workdir's name."""
+    path = os.path.normpath(spec)
+    name = os.path.basename(path)
+    if name in ("model.keras", "saved_model") and os.path.dirname(path):
+        return os.path.basename(os.path.dirname(path)) + ("" if name == "model.keras" else "_saved")
+    return name
 
 
 def _unique_names(restorers):

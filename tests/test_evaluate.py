@@ -72,3 +72,12 @@ def test_missing_ground_truth_is_an_error_naming_it(tmp_path):
                         f"--output_dir={tmp_path / 'out'}")
     assert result.returncode != 0
     assert "GOPR0000_00_00/blur/000001.png (no sharp image)" in result.stderr
+
+
+def test_what_train_py_writes_is_named_after_its_workdir():
+    from srn_tf.evaluate_lib import _display_name
+    assert _display_name("checkpoints/train_cnn/model.keras") == "train_cnn"
+    assert _display_name("checkpoints/train_cnn/saved_model/") == "train_cnn_saved"
+    assert _display_name("checkpoints/lstm") == "lstm"
+    assert _display_name("other/my_model.keras") == "my_model.keras"
+    assert _display_name("model.keras") == "model.keras"
