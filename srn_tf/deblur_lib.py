@@ -52,6 +52,7 @@ def deblur_files(model, input_path, output_dir, temporal_state=False, **options)
     images are reported by path and skipped. Returns the list of skipped paths.
     """
     restore = frame_restorer(model, temporal_state, **options)
+    model_type = model_type_of(model)
     plan = plan_outputs(input_path, output_dir)
     os.makedirs(output_dir, exist_ok=True)
     skipped = []
@@ -62,5 +63,5 @@ def deblur_files(model, input_path, output_dir, temporal_state=False, **options)
             log.error("skipped: %s", e)
             skipped.append(source)
             continue
-        write_png(target, deblur_with(restore, model_type_of(model), image))
+        write_png(target, deblur_with(restore, model_type, image))
     return skipped

@@ -16,7 +16,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from srn_tf.model import SIZE_MULTIPLE, as_levels, image_channels, model_type_of
+from srn_tf.model import SIZE_MULTIPLE, as_levels, image_channels, model_type_of, rebuild
 
 log = logging.getLogger(__name__)
 
@@ -214,18 +214,20 @@ def plan_tiles(height, width, memory_budget=DEFAULT_MEMORY_BUDGET, overlap=DEFAU
 _compiled = weakref.WeakKeyDictionary()
 
 
-def _inference_model(model, precision):
-    """`model` itself for float32; for bfloat16 a mixed_bfloat16 twin with the same weights."""
-    if precision == "float32":
-        return model
+def precision_policy(precision):
+    """The Keras dtype policy that runs the network in `precision` ("float32" or "bfloat16")."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return "mixed_bfloat16" if precision == "bfloat16" else "float32"
+
+
+def _inference_model(model, precision):
+    """`model` itself for float32; for bfloat16 a mixed_bfloat16 twin with the same weights."""
+    if precision_policy(precision) == "float32":
+        return model
     twins = _compiled.setdefault(model, {})
     if "bfloat16" not in twins:
-        from srn_tf.model import build_model
-        twin = build_model(model_type_of(model), dtype_policy="mixed_bfloat16")
-        twin.set_weights(model.get_weights())
-        twins["bfloat16"] = twin
+        twins["bfloat16"] = rebuild(model, "mixed_bfloat16")
     return twins["bfloat16"]
 
 

@@ -148,6 +148,22 @@ def build_model(model_type, dtype_policy=None):
     return build_srn(model_type, dtype_policy)
 
 
+def rebuild(model, dtype_policy="float32", state_io=False):
+    """A new model of `model`'s type holding its weights, under `dtype_policy` (see `build_srn`)
+    and, for lstm, with `state_io`. Built under the float32 global policy, so the layers that take
+    no policy (resizes, concatenations, inputs) stay float32 whatever the caller's policy is."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        kind = model_type_of(model)
+        copy = (build_srn(kind, dtype_policy, state_io=True) if state_io
+                else build_model(kind, dtype_policy))
+        copy.set_weights(model.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return copy
+
+
 def model_type_of(model):
     """The type of a model from `build_model`: "color", "gray", "lstm", "cnn" or "autoencoder"."""
     if model.name.startswith("baseline_"):

@@ -24,7 +24,7 @@ from srn_tf.convert import load_model
 from srn_tf.inference import deblur
 from srn_tf.layers import ResBlock
 from srn_tf.losses import multiscale_l2
-from srn_tf.model import TRAINABLE_TYPES, as_levels, build_model, model_type_of
+from srn_tf.model import TRAINABLE_TYPES, as_levels, build_model, model_type_of, rebuild
 
 log = logging.getLogger(__name__)
 
@@ -243,18 +243,6 @@ def _initialise(model, path):
     model.set_weights(source.get_weights())
 
 
-def _float32_copy(model):
-    """The same weights in a float32 model (what is saved and exported after mixed precision)."""
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        copy = build_model(model_type_of(model))
-        copy.set_weights(model.get_weights())
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    return copy
-
-
 def _lstm_variable_mask(model):
     return [v.path.startswith("convLSTM/") for v in model.trainable_variables]
 
@@ -434,7 +422,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
         log.warning("stopped by %s at step %d; checkpoint saved, run again to resume", stopped_by,
                     step)
         return result
-    final = _float32_copy(model)
+    final = rebuild(model)          # float32: what is saved and exported after mixed precision
     result.update(evaluate_images(final, eval_examples))
     if chief:
         _log_eval(eval_writer, step, {k: v for k, v in result.items() if k.startswith(("psnr",

@@ -12,9 +12,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, PRECISIONS, deblur_batch, fits_whole,
-                              from_unit_range, restore_with_state, to_unit_range)
-from srn_tf.model import LSTM_FILTERS, build_srn, model_type_of
+from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
+                              precision_policy, restore_with_state, to_unit_range)
+from srn_tf.model import LSTM_FILTERS, model_type_of, rebuild
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,7 @@ class TemporalDeblurrer:
         if model_type_of(model) != "lstm":
             raise ValueError("temporal state needs an lstm model (the only one with a ConvLSTM), "
                              f"got a {model_type_of(model)} model")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
-        self._net = build_srn("lstm", policy, state_io=True)
-        self._net.set_weights(model.get_weights())
+        self._net = rebuild(model, precision_policy(precision), state_io=True)
         self._memory_budget = memory_budget
         self._step = tf.function(self._restore, autograph=False, reduce_retracing=True)
         self.reset()
