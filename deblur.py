@@ -4,13 +4,12 @@
   python deblur.py --input=clip.mp4 --output=clip_deblurred.mp4 --weights=checkpoints/lstm
 """
 
-import logging
 import sys
 
 from absl import app, flags
 
 import srn_tf
-from srn_tf import cli_flags, deblur_lib, video
+from srn_tf import cli, cli_flags, deblur_lib, video
 
 flags.DEFINE_string("input", None, "an image file, a folder of images or a video file")
 flags.DEFINE_string("output", None, "folder for the deblurred PNGs (created if needed), or the "
@@ -30,7 +29,6 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if not FLAGS.weights:
         raise app.UsageError(deblur_lib.NO_WEIGHTS_HELP)
     try:
@@ -49,4 +47,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

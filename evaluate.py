@@ -7,13 +7,9 @@
 folders exported by srn-tf, or the word `blurry`. The blurry input is always evaluated as the floor.
 """
 
-import logging
-import sys
+from absl import flags
 
-from absl import app, flags
-
-from srn_tf import cli_flags, data, evaluate_lib
-from srn_tf.convert import CheckpointError
+from srn_tf import cli, cli_flags, data, evaluate_lib
 from srn_tf.model import MODEL_TYPES
 
 flags.DEFINE_list("weights", ["blurry"], "models to compare (comma-separated): TF1 checkpoints, "
@@ -35,20 +31,16 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    try:
-        options = cli_flags.inference_options()
-        restorers = [evaluate_lib.load_restorer(w, FLAGS.model_type, psf=FLAGS.psf, **options)
-                     for w in FLAGS.weights]
-        summary = evaluate_lib.evaluate(
-            restorers, FLAGS.data, split=FLAGS.split, blur_key=FLAGS.blur_key,
-            output_dir=FLAGS.output_dir, save_images=FLAGS.save_images, limit=FLAGS.limit,
-            tfds_data_dir=FLAGS.tfds_data_dir)
-    except (data.DataError, CheckpointError) as e:
-        sys.exit(f"error: {e}")
+    options = cli_flags.inference_options()
+    restorers = [evaluate_lib.load_restorer(w, FLAGS.model_type, psf=FLAGS.psf, **options)
+                 for w in FLAGS.weights]
+    summary = evaluate_lib.evaluate(
+        restorers, FLAGS.data, split=FLAGS.split, blur_key=FLAGS.blur_key,
+        output_dir=FLAGS.output_dir, save_images=FLAGS.save_images, limit=FLAGS.limit,
+        tfds_data_dir=FLAGS.tfds_data_dir)
     print(evaluate_lib.format_table(summary))
     print(f"per image: {FLAGS.output_dir}/results.csv; summary: {FLAGS.output_dir}/summary.json")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

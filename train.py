@@ -13,10 +13,9 @@ import dataclasses
 import logging
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from srn_tf import data, train_lib
-from srn_tf.convert import CheckpointError
+from srn_tf import cli, data, train_lib
 from srn_tf.model import TRAINABLE_TYPES
 
 flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro; default: the "
@@ -60,13 +59,10 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger(train_lib.__name__).setLevel(logging.INFO)   # its progress; not the others'
     names = [field.name for field in dataclasses.fields(train_lib.TrainConfig)]
     config = train_lib.TrainConfig(**{name: FLAGS[name].value for name in names})
-    try:
-        result = train_lib.train_and_evaluate(config)
-    except (train_lib.TrainingError, data.DataError, CheckpointError) as e:
-        sys.exit(f"error: {e}")
+    result = train_lib.train_and_evaluate(config)
     if result.get("stopped_by"):
         sys.exit(f"stopped by {result['stopped_by']} at step {result['step']}; run the same "
                  "command to resume")
@@ -79,4 +75,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -1,11 +1,37 @@
-"""srn-tf: the exact SRN-DeblurNet (Tao et al., CVPR 2018) in TensorFlow 2 / Keras 3."""
+"""srn-tf: the exact SRN-DeblurNet (Tao et al., CVPR 2018) in TensorFlow 2 / Keras 3.
+
+`import srn_tf` registers the custom Keras layers (package "srn_tf"), so that afterwards
+`keras.models.load_model("model.keras")` finds them; `srn_tf.load_model` loads `.keras` files and
+the release's TF1 checkpoints alike. TensorFlow is imported without its start-up lines
+(`srn_tf.cli.quiet_tensorflow_import`). The names from `srn_tf.convert` and `srn_tf.inference`
+are imported when first used, so that `python -m srn_tf.convert` runs that module once.
+"""
+
+import importlib
+
+from srn_tf.cli import quiet_tensorflow_import
 
 __version__ = "0.1.0"
 
-from srn_tf.convert import (CheckpointError, detect_model_type, load_model,  # noqa: E402
-                            load_tf1_checkpoint)
-from srn_tf.inference import deblur  # noqa: E402
-from srn_tf.model import MODEL_TYPES, build_srn  # noqa: E402
+quiet_tensorflow_import()
+
+from srn_tf.model import MODEL_TYPES, build_srn  # noqa: E402  (registers the layers too)
+
+_LAZY = {"load_tf1_checkpoint": "srn_tf.convert", "detect_model_type": "srn_tf.convert",
+         "load_model": "srn_tf.convert", "CheckpointError": "srn_tf.convert",
+         "deblur": "srn_tf.inference"}
 
 __all__ = ["build_srn", "MODEL_TYPES", "load_tf1_checkpoint", "detect_model_type", "load_model",
            "CheckpointError", "deblur", "__version__"]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'srn_tf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -12,6 +12,8 @@ Command line:
 import logging
 import os
 import re
+import zipfile
+import zlib
 
 import tensorflow as tf
 
@@ -21,6 +23,8 @@ TF1_SCOPE = "g_net"
 TF1_VARIABLE_NAMES = {"kernel": "weights", "bias": "biases"}
 # Training-only variables of a release checkpoint, which an importer skips.
 TF1_IGNORED = re.compile(r"(/Adam(_1)?$)|(^beta[12]_power$)|(global_step$)")
+
+WEIGHTS_HELP = "checkpoints/README.md"   # where to get weights: said by every "no weights" message
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +159,32 @@ def is_tf1_checkpoint(path):
             else os.path.exists(path + ".index"))
 
 
+def check_keras_archive(path):
+    """Raises CheckpointError unless `path` is a complete .keras file (a zip archive).
+
+    A `.keras` file is a zip holding config.json, metadata.json and model.weights.h5 (Keras 3's
+    format). An interrupted download or copy (no zip directory at the end, or a member whose
+    CRC does not match) is named as such, instead of Keras's "File not found".
+    """
+    problem = None
+    try:
+        if not zipfile.is_zipfile(path):
+            problem = "not a zip archive"
+        else:
+            with zipfile.ZipFile(path) as archive:
+                missing = {"config.json", "model.weights.h5"} - set(archive.namelist())
+                bad = archive.testzip()
+            if missing:
+                problem = f"it lacks {sorted(missing)}"
+            elif bad:
+                problem = f"its member {bad} is corrupt"
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        problem = str(e)
+    if problem:
+        raise CheckpointError(f"{path} is not a complete .keras file (truncated download or "
+                              f"copy?): {problem}. Copy or save it again")
+
+
 def load_model(weights, model_type=None):
     """A ready model from a `.keras` file or an original TF1 checkpoint (folder or prefix).
 
@@ -162,20 +192,32 @@ def load_model(weights, model_type=None):
       weights: path of a `.keras` file saved by this project, or a release checkpoint.
       model_type: for TF1 checkpoints, overrides the type detected from the variables.
     Raises:
-      CheckpointError (a ValueError) saying what was wrong with `weights`.
+      CheckpointError (a ValueError) saying what was wrong with `weights`: a path that does not
+      exist or an empty folder (pointing to checkpoints/README.md), a truncated or corrupt
+      `.keras` file (`check_keras_archive`), a checkpoint that does not fit.
     """
     weights = os.fspath(weights)
     if weights.endswith(".keras"):
         if not os.path.isfile(weights):
             raise CheckpointError(f"no such .keras file: {weights}")
+        check_keras_archive(weights)
         import keras
-        return keras.models.load_model(weights)
+        try:
+            return keras.models.load_model(weights)
+        except (ValueError, TypeError, KeyError, OSError) as e:
+            raise CheckpointError(f"cannot load the .keras file {weights}: {e}") from e
     if is_tf1_checkpoint(weights):
         model_type = model_type or detect_model_type(weights)
         check_model_type(model_type)
         model = build_srn(model_type)
         load_tf1_checkpoint(model, weights)
         return model
+    if not os.path.exists(weights) or (os.path.isdir(weights) and not os.listdir(weights)):
+        state = "does not exist" if not os.path.exists(weights) else "is an empty folder"
+        raise CheckpointError(
+            f"{weights} {state}: no weights there yet. Get the original release's models as "
+            f"{WEIGHTS_HELP} explains (unpacked so that e.g. checkpoints/lstm/checkpoint "
+            "exists), or train one with `python train.py` and pass the model.keras it writes")
     raise CheckpointError(
         f"cannot load weights from {weights}: expected a .keras file, or an original release "
         "checkpoint (a folder with a 'checkpoint' file, or a prefix such as "
@@ -185,19 +227,19 @@ def load_model(weights, model_type=None):
 def main(argv):
     del argv
     from absl import flags
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     FLAGS = flags.FLAGS
     model_type = FLAGS.model_type or detect_model_type(FLAGS.tf1_checkpoint)
-    log.info("model type: %s%s", model_type, "" if FLAGS.model_type else " (detected)")
     model = load_model(FLAGS.tf1_checkpoint, model_type)
     model.save(FLAGS.output)
-    log.info("wrote %s (%d parameters)", FLAGS.output, model.count_params())
+    print(f"wrote {FLAGS.output}: a '{model_type}' model"
+          f"{'' if FLAGS.model_type else ' (type detected)'}, {model.count_params():,} parameters")
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
     flags.DEFINE_string("tf1_checkpoint", None, "release checkpoint: folder or prefix")
     flags.DEFINE_string("output", None, "the .keras file to write")
     flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "override the detected type")
     flags.mark_flags_as_required(["tf1_checkpoint", "output"])
-    app.run(main)
+    from srn_tf import cli, convert   # convert.main: its CheckpointError is the one cli knows
+    cli.run(convert.main)

@@ -110,11 +110,12 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
     flags.DEFINE_string("weights", None, "a .keras file or an original release checkpoint")
     flags.DEFINE_string("output", None, "the SavedModel folder to write (replaced atomically)")
     flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "override the detected type")
     flags.DEFINE_integer("tile", 0, "serve in overlapping tiles of this size (multiple of 16); "
                          "0 = whole images")
     flags.mark_flags_as_required(["weights", "output"])
-    app.run(main)
+    from srn_tf import cli
+    cli.run(main)

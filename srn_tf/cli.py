@@ -1,0 +1,158 @@
+"""How every srn-tf command runs: quiet start-up and one-line errors.
+
+Start-up: `import srn_tf` (which every command does first) calls `quiet_tensorflow_import()` before
+anything imports TensorFlow. Unless `--verbose` is on the command line or the user set
+TF_CPP_MIN_LOG_LEVEL, it sets TF_CPP_MIN_LOG_LEVEL=2 (TensorFlow's C++ INFO and WARNING lines off;
+ERRORs stay) and imports TensorFlow with file descriptor 2 sent to a temporary file, so the lines
+TensorFlow prints before its logging starts (oneDNN, "Could not find cuda drivers", the CPU feature
+guard) and the CUDA platform's `failed call to cuInit` "error" on machines without a GPU are not
+shown. Should the import fail, what it printed is replayed on stderr.
+
+Commands: a script runs its absl `main` through `run`:
+
+    from srn_tf import cli
+    ...
+    if __name__ == "__main__":
+        cli.run(main)
+
+`run(main)` is `absl.app.run(main)` plus:
+  * the absl boolean flag `--verbose` (defined by `run` for every command);
+  * Python and absl logging at WARNING (INFO with `--verbose`: e.g. the per-variable mapping of a
+    TF1 checkpoint import);
+  * the project's known failures as ONE line `error: <message>` on stderr and exit status 1, no
+    traceback: CheckpointError, DataError, ImageReadError, TrainingError (their messages say what
+    was wrong, which file and what to do), OSError (`describe_os_error`: a full disk, a denied
+    permission, a missing folder, named by path) and TensorFlow's "No space left on device"
+    OpErrors. Any other exception is a bug and keeps its traceback; `--verbose` shows the
+    traceback of known failures too.
+
+`error_message(exc)` is that line's text (without "error: "), or None for an exception that is not
+a known failure: other front ends (the demo) use it to report failures with the same words.
+"""
+
+import errno
+import logging
+import os
+import sys
+import tempfile
+
+VERBOSE_FLAG = "verbose"
+
+
+def _verbose_requested(argv):
+    """True when argv turns absl's boolean --verbose on (the last occurrence wins, as in absl)."""
+    verbose = False
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        if arg in ("--verbose", "-verbose", "--verbose=true", "--verbose=1", "--verbose=True"):
+            verbose = True
+        elif arg in ("--noverbose", "-noverbose", "--verbose=false", "--verbose=0",
+                     "--verbose=False"):
+            verbose = False
+    return verbose
+
+
+def quiet_tensorflow_import():
+    """Imports TensorFlow and initialises its device platforms with fd 2 sent to a file.
+
+    Does nothing when TensorFlow is already imported, `--verbose` is in sys.argv, or the user set
+    TF_CPP_MIN_LOG_LEVEL (then TensorFlow prints what that level lets through).
+    """
+    if ("tensorflow" in sys.modules or _verbose_requested(sys.argv)
+            or "TF_CPP_MIN_LOG_LEVEL" in os.environ):
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()   # cuInit happens here: its "error" is captured too
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+
+
+def describe_os_error(exc):
+    """One sentence for an OSError: what happened, to which path, what to do."""
+    path = exc.filename if exc.filename is not None else None
+    where = f" {path}" if path else ""
+    if exc.errno == errno.ENOSPC:
+        return (f"no space left on device while writing{where}: free some space or write to "
+                "another disk; nothing was half-written in its place")
+    if exc.errno == errno.EDQUOT:
+        return f"disk quota exceeded while writing{where}: free some space or write elsewhere"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied:{where}: choose a path you can read/write"
+    if exc.errno == errno.EROFS:
+        return f"read-only file system:{where}: choose another output path"
+    if exc.errno == errno.ENOENT:
+        return f"no such file or folder:{where}"
+    if exc.errno == errno.ENOTDIR:
+        return f"not a folder:{where}"
+    if exc.errno == errno.EISDIR:
+        return f"is a folder, expected a file:{where}"
+    reason = exc.strerror or str(exc)
+    return f"{reason}:{where}" if where else reason
+
+
+def _known_errors():
+    from srn_tf.convert import CheckpointError
+    from srn_tf.data import DataError
+    from srn_tf.image_io import ImageReadError
+    from srn_tf.train_lib import TrainingError
+    return (CheckpointError, DataError, ImageReadError, TrainingError)
+
+
+def _disk_full_op_error(exc):
+    """TensorFlow's file writers report ENOSPC as an OpError (e.g. ResourceExhaustedError)."""
+    import tensorflow as tf
+    message = getattr(exc, "message", "")
+    return isinstance(exc, tf.errors.OpError) and "No space left on device" in message
+
+
+def error_message(exc):
+    """The one-line text for a known failure `exc`, or None when `exc` is not one (a bug)."""
+    if isinstance(exc, _known_errors()):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    if _disk_full_op_error(exc):
+        return f"no space left on device: {exc.message}; free some space or write elsewhere"
+    return None
+
+
+def run(main):
+    """absl.app.run(main) with quiet logging and one-line errors (see the module docstring)."""
+
+    from absl import app, flags
+    if VERBOSE_FLAG not in flags.FLAGS:
+        flags.DEFINE_boolean(VERBOSE_FLAG, False, "show TensorFlow's start-up messages, INFO logs "
+                             "(e.g. the per-variable mapping of a checkpoint import) and the "
+                             "tracebacks of known failures")
+
+    def wrapped(argv):
+        verbose = flags.FLAGS[VERBOSE_FLAG].value
+        level = logging.INFO if verbose else logging.WARNING
+        logging.getLogger().setLevel(level)
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+        try:
+            return main(argv)
+        except Exception as e:   # noqa: BLE001  (known failures become one line; others re-raise)
+            message = error_message(e)
+            if message is None or verbose:
+                raise
+            sys.stderr.flush()
+            sys.exit(f"error: {message}")
+
+    app.run(wrapped)
