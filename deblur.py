@@ -4,6 +4,7 @@
   python deblur.py --input=clip.mp4 --output=clip_deblurred.mp4 --weights=checkpoints/lstm
 """
 
+import os
 import sys
 
 from absl import app, flags
@@ -12,8 +13,8 @@ import srn_tf
 from srn_tf import cli, cli_flags, deblur_lib, video
 
 flags.DEFINE_string("input", None, "an image file, a folder of images or a video file")
-flags.DEFINE_string("output", None, "folder for the deblurred PNGs (created if needed), or the "
-                    "output video file when --input is a video")
+flags.DEFINE_string("output", None, "folder for the deblurred PNGs (created if needed); for one "
+                    "image, a .png file name; the output video file when --input is a video")
 flags.DEFINE_integer("batch_size", 4, "video frames deblurred together")
 flags.DEFINE_string("weights", None, "a .keras file, or an original release checkpoint (folder or "
                     "prefix such as checkpoints/lstm/deblur.model-523000)")
@@ -38,10 +39,15 @@ def main(argv):
                                        FLAGS.temporal_state, **cli_flags.inference_options())
             print(f"wrote {FLAGS.output}: {count} frames")
             return
-        skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output, FLAGS.temporal_state,
-                                          **cli_flags.inference_options())
+        written, skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output,
+                                                   FLAGS.temporal_state,
+                                                   **cli_flags.inference_options())
     except ValueError as e:
         sys.exit(f"error: {e}")
+    if len(written) == 1:
+        print(f"wrote {written[0]}")
+    elif written:
+        print(f"wrote {len(written)} images to {os.path.dirname(written[0])}")
     if skipped:
         sys.exit(f"error: {len(skipped)} image(s) could not be read and were skipped: {skipped}")
 

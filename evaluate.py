@@ -7,6 +7,8 @@
 folders exported by srn-tf, or the word `blurry`. The blurry input is always evaluated as the floor.
 """
 
+import sys
+
 from absl import flags
 
 from srn_tf import cli, cli_flags, data, evaluate_lib
@@ -40,6 +42,9 @@ def main(argv):
         tfds_data_dir=FLAGS.tfds_data_dir)
     print(evaluate_lib.format_table(summary))
     print(f"per image: {FLAGS.output_dir}/results.csv; summary: {FLAGS.output_dir}/summary.json")
+    if summary["skipped"]:
+        sys.exit(f"error: {len(summary['skipped'])} pair(s) could not be read and were skipped: "
+                 f"{[s['image'] for s in summary['skipped']]}")
 
 
 if __name__ == "__main__":

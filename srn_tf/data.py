@@ -7,7 +7,8 @@ Sources (`resolve_pairs`):
   * `"embedded"` (or None): the embedded real-photo dataset, materialised in GoPro layout on first use;
   * `"tfds:gopro"`: the TFDS builder of `srn_tf.gopro_tfds` (handled by the dataset functions).
 
-Images are uint8 files; pipelines yield float32 in [0, 1]. Structural problems are reported before
+Images are decoded by `srn_tf.image_io` (any mode it reads; 8-bit RGB for the pipelines), which
+yield float32 in [0, 1]. Structural problems are reported before
 any image is decoded, in one `DataError` that lists the offending paths.
 """
 
@@ -19,9 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
-from srn_tf.image_io import IMAGE_EXTENSIONS
+from srn_tf.image_io import IMAGE_EXTENSIONS, ImageReadError, decode_rgb8, image_size
 from srn_tf.model import image_channels
 
 log = logging.getLogger(__name__)
@@ -154,15 +154,6 @@ def resolve_pairs(source=None, split="train", blur_key="blur"):
     return pairs
 
 
-def _image_size(path):
-    """(height, width) from the file header, or None if it is not a readable image."""
-    try:
-        with Image.open(path) as image:
-            return image.size[1], image.size[0]
-    except (OSError, ValueError):
-        return None
-
-
 def check_pairs(pairs, min_size=0):
     """Checks every pair from file headers only: readable, same size, at least `min_size` square.
 
@@ -171,7 +162,7 @@ def check_pairs(pairs, min_size=0):
     if not pairs:
         raise DataError("the data source holds no image pairs")
     with ThreadPoolExecutor(8) as pool:
-        sizes = list(pool.map(lambda p: (_image_size(p.blur), _image_size(p.sharp)), pairs))
+        sizes = list(pool.map(lambda p: (image_size(p.blur), image_size(p.sharp)), pairs))
     problems = []
     for pair, (blur_size, sharp_size) in zip(pairs, sizes):
         for path, size in ((pair.blur, blur_size), (pair.sharp, sharp_size)):
@@ -188,12 +179,13 @@ def check_pairs(pairs, min_size=0):
 
 
 def find_unreadable(pairs):
-    """Paths among `pairs` that TensorFlow cannot decode (a full decode of every file)."""
+    """Paths among `pairs` that `decode_pair` cannot decode (a full decode of every file)."""
     def bad(path):
         try:
-            tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            with open(path, "rb") as f:
+                decode_rgb8(f.read(), path)
             return None
-        except tf.errors.OpError:
+        except (OSError, ImageReadError):
             return path
     paths = [p for pair in pairs for p in (pair.blur, pair.sharp)]
     with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
@@ -206,7 +198,8 @@ def naming_unreadable_files(pairs):
     the corrupt file(s). tf.data's own error does not say which file failed."""
     try:
         yield
-    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError):
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError,
+            tf.errors.UnknownError):
         log.error("an image failed to decode; looking for the file(s) at fault …")
         bad = find_unreadable(pairs) if pairs else []
         if not bad:
@@ -216,11 +209,23 @@ def naming_unreadable_files(pairs):
 
 # ---- per-example ops (each works eagerly and inside tf.data) ---------------------------------
 
+def decode_file(path):
+    """Reads and decodes one still image file → uint8 [H, W, 3], eagerly or inside tf.data.
+
+    The pixels are `srn_tf.image_io.decode_rgb8`'s (through tf.numpy_function): the one decoder
+    deblur and evaluate use too, reduced to 8-bit RGB (grey repeated, alpha dropped, 16-bit v ↦
+    round(v / 257)). A file it cannot decode raises an error naming it.
+    """
+    path = tf.convert_to_tensor(path, tf.string)
+    def decode(data, name):   # bytes in tf.data, 0-d object arrays eagerly
+        return decode_rgb8(np.asarray(data).item(), np.asarray(name).item().decode())
+    image = tf.numpy_function(decode, [tf.io.read_file(path), path], tf.uint8, stateful=False)
+    return tf.ensure_shape(image, [None, None, 3])
+
+
 def decode_pair(blur_path, sharp_path):
-    """Reads and decodes two image files → (blur, sharp) uint8 [H, W, 3]."""
-    def decode(path):
-        return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    return decode(blur_path), decode(sharp_path)
+    """Reads and decodes two image files → (blur, sharp) uint8 [H, W, 3] (`decode_file`)."""
+    return decode_file(blur_path), decode_file(sharp_path)
 
 
 def to_model_input(image, channels):

@@ -1,11 +1,13 @@
 """Deblurring image files and folders: the logic behind `deblur.py`."""
 
+import collections
 import logging
 import os
 
 from tqdm import tqdm
 
-from srn_tf.image_io import ImageReadError, list_images, read_image, write_png
+from srn_tf.image_io import (IMAGE_EXTENSIONS, ImageReadError, encode_animated_png, list_images,
+                             read_file, write_bytes, write_png)
 from srn_tf.inference import deblur_with
 from srn_tf.model import model_type_of
 from srn_tf.video import frame_restorer
@@ -19,49 +21,112 @@ NO_WEIGHTS_HELP = """no --weights given. SRN needs trained weights; either
   * train one on the embedded data with `python train.py` and pass the .keras file it writes."""
 
 
-def plan_outputs(input_path, output_dir):
-    """[(input file, output PNG)] for a file or a folder of images.
+def _output_names(inputs):
+    """Output file names for `inputs` that never collide: `<stem>.png`, and where two inputs share
+    a stem (IMG_0001.jpg, IMG_0001.png) the PNG keeps `<stem>.png` and the others get
+    `<name>.png` (IMG_0001.jpg.png). Raises ValueError naming any clash that remains."""
+    names = [os.path.basename(p) for p in inputs]
+    stems = [os.path.splitext(n)[0] + ".png" for n in names]
+    # casefold: two names differing in case are one file on macOS and Windows file systems
+    counts = collections.Counter(s.casefold() for s in stems)
+    outputs = [stem if counts[stem.casefold()] == 1 or name == stem else name + ".png"
+               for name, stem in zip(names, stems)]
+    clashes = [o for o, n in collections.Counter(o.casefold() for o in outputs).items() if n > 1]
+    if clashes:
+        clashing = [p for p, o in zip(inputs, outputs) if o.casefold() in clashes]
+        raise ValueError(f"these inputs would give results of one name ({', '.join(clashes)}): "
+                         f"{clashing}; rename one of them")
+    return outputs
 
-    Raises ValueError when the input does not exist or holds no image, or when an output would
-    overwrite an input.
+
+def plan_outputs(input_path, output):
+    """[(input file, output PNG)] for a file or a folder of images; checked before any work.
+
+    `output` is a folder (created if needed: results are named after their inputs, see
+    `_output_names`), or, for a single input image, a file name ending in .png: that file.
+    Raises ValueError when the input does not exist or holds no image, when `output` is an
+    existing file that cannot be one (a folder input, or not a .png), names another image format,
+    or when an output would overwrite an input.
     """
-    if os.path.isdir(input_path):
+    single = not os.path.isdir(input_path)
+    if not single:
         inputs = list_images(input_path)
         if not inputs:
-            raise ValueError(f"no image files (.png, .jpg, ...) in {input_path}")
+            raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {input_path}")
     elif os.path.isfile(input_path):
         inputs = [input_path]
     else:
         raise ValueError(f"--input {input_path} does not exist")
-    plan = [(p, os.path.join(output_dir, os.path.splitext(os.path.basename(p))[0] + ".png"))
-            for p in inputs]
+    extension = os.path.splitext(output)[1].lower()
+    if os.path.isdir(output):
+        as_file = False
+    elif single and extension == ".png":
+        as_file = True
+    elif os.path.exists(output):
+        raise ValueError(f"--output {output} is an existing file, not a folder: give a folder "
+                         "for the results" + (", or a .png file name" if single else ""))
+    elif extension in IMAGE_EXTENSIONS:
+        raise ValueError(f"--output {output}: results are PNG files; "
+                         + ("name the output .png, or give a folder" if single else
+                            "give a folder for the results of a folder of images"))
+    else:
+        as_file = False
+    if as_file:
+        plan = [(inputs[0], output)]
+    else:
+        plan = [(p, os.path.join(output, name)) for p, name in zip(inputs, _output_names(inputs))]
     real_inputs = {os.path.realpath(p) for p in inputs}
     clashes = [out for _, out in plan if os.path.realpath(out) in real_inputs]
     if clashes:
         raise ValueError(f"refusing to overwrite input images: {clashes[:3]}; choose another "
-                         "--output folder")
+                         "--output")
     return plan
 
 
-def deblur_files(model, input_path, output_dir, temporal_state=False, **options):
-    """Deblurs every image of `input_path` (file or folder) into PNGs in `output_dir`.
+def deblur_file(restore, model_type, source, target):
+    """Deblurs one image file into the PNG `target`: same size and bit depth, alpha carried
+    through, the input's ICC profile attached; every frame of an animated file (GIF, APNG, WebP)
+    into an animated PNG with the same frame timing. Returns the number of frames.
+
+    Raises ImageReadError naming `source` when it cannot be read or deblurred.
+    """
+    decoded = read_file(source)
+    try:
+        frames = [deblur_with(restore, model_type, frame) for frame in decoded.frames]
+    except ValueError as e:
+        raise ImageReadError(f"cannot deblur {source}: {e}") from e
+    if decoded.animated:
+        write_bytes(target, encode_animated_png(frames, decoded.durations, decoded.loop,
+                                                decoded.icc_profile))
+    else:
+        write_png(target, frames[0], decoded.icc_profile)
+    return len(frames)
+
+
+def deblur_files(model, input_path, output, temporal_state=False, **options):
+    """Deblurs every image of `input_path` (file or folder) into PNGs (see `plan_outputs`).
 
     `options` go to `srn_tf.deblur` (tile, overlap, precision, jit_compile). With
     `temporal_state` (lstm models) a folder is a video's frames: deblurred in name order with the
-    ConvLSTM state carried from one to the next (`srn_tf.video.TemporalDeblurrer`). Unreadable
-    images are reported by path and skipped. Returns the list of skipped paths.
+    ConvLSTM state carried from one to the next (`srn_tf.video.TemporalDeblurrer`). Every output
+    name is checked before the first image is deblurred. Unreadable or unsupported images are
+    reported by path and skipped; the others are done.
+    Returns (written output paths, skipped input paths).
     """
     restore = frame_restorer(model, temporal_state, **options)
     model_type = model_type_of(model)
-    plan = plan_outputs(input_path, output_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    skipped = []
+    plan = plan_outputs(input_path, output)
+    os.makedirs(os.path.dirname(os.path.abspath(plan[0][1])), exist_ok=True)
+    written, skipped = [], []
     for source, target in tqdm(plan, desc="deblurring", unit="image"):
         try:
-            image = read_image(source)
+            frames = deblur_file(restore, model_type, source, target)
         except ImageReadError as e:
             log.error("skipped: %s", e)
             skipped.append(source)
             continue
-        write_png(target, deblur_with(restore, model_type, image))
-    return skipped
+        if frames > 1:
+            log.warning("%s: all %d frames deblurred into the animated PNG %s", source, frames,
+                        target)
+        written.append(target)
+    return written, skipped

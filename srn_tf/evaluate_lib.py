@@ -1,8 +1,13 @@
 """Side-by-side evaluation of deblurring models on paired data: the logic behind `evaluate.py`.
 
-Metrics are those of `srn_tf.metrics` (scikit-image, the release's MATLAB conventions) on the RGB
-uint8 results. Outputs: a table, `results.csv` (one row per image and model), `summary.json`, a
-per-image PSNR plot and, on request, the deblurred images and one comparison strip per image.
+Images are read by `srn_tf.image_io` at their own bit depth and channels (grey stays grey, 16-bit
+stays 16-bit; alpha is not scored). Metrics are those of `srn_tf.metrics` (scikit-image, the
+release's MATLAB conventions; peak 255 or 65535 by bit depth, PSNR capped at 100 dB, SSIM not
+defined below its 11×11 window) and every mean says how many images it covers. Pairs whose sizes
+differ are refused before any work; unreadable images are named and skipped. Outputs: a table,
+`results.csv` (one row per image and model), `summary.json` (strict JSON: null where a figure is
+not defined), a per-image PSNR plot and, on request, the deblurred images (at their own bit depth)
+and one comparison strip per image.
 """
 
 import csv
@@ -19,7 +24,7 @@ from tqdm import tqdm
 from srn_tf import classical, data, metrics
 from srn_tf.convert import is_tf1_checkpoint, load_model
 from srn_tf.export import is_saved_model
-from srn_tf.image_io import ImageReadError, read_image, write_png
+from srn_tf.image_io import ImageReadError, image_size, read_image, split_alpha, to_rgb8, write_png
 from srn_tf.inference import deblur
 from srn_tf.model import model_type_of
 
@@ -32,12 +37,25 @@ PUBLISHED = {"lstm": (30.19, 0.9334)}
 
 @dataclasses.dataclass
 class Restorer:
-    """A named way of turning a blurry uint8 RGB image into a restored one."""
+    """A named way of turning a blurry image into a restored one."""
     name: str
-    restore: callable                 # (uint8 [H, W, 3], true kernel or None) → uint8 [H, W, 3]
+    restore: callable                 # (uint8/uint16 [H, W, C], kernel or None) → same dtype, shape
     source: str = ""
     model_type: str = ""
     published: tuple = None           # (PSNR, SSIM) published for it on GoPro, if any
+
+
+def _eight_bit_rgb(restore):
+    """Wraps a restorer that takes uint8 H×W×3 only (a SavedModel, the classical methods) for any
+    image: 16-bit input is run at 8 bits (round(v / 257)) and scaled back (× 257); grey input is
+    run as RGB and averaged back to one channel."""
+    def adapted(image, kernel):
+        out = restore(to_rgb8(image), kernel)
+        if image.shape[2] == 1:
+            out = np.round(out.mean(axis=2, keepdims=True))
+        return (out.astype(np.uint16) * 257 if image.dtype == np.uint16 else out).astype(
+            image.dtype)
+    return adapted
 
 
 def _classical(method, psf_path):
@@ -53,7 +71,7 @@ def _classical(method, psf_path):
                                                     if v)
         return classical.deconvolve(method, image, kernel if kernel is not None else fallback)
 
-    restorer = Restorer(method, restore, source="non-blind")
+    restorer = Restorer(method, _eight_bit_rgb(restore), source="non-blind")
     return restorer
 
 
@@ -72,8 +90,9 @@ def load_restorer(spec, model_type=None, psf=None, **options):
     if is_saved_model(spec):
         loaded = tf.saved_model.load(spec)
         serve = loaded.signatures["serving_default"]
-        return Restorer(name, lambda image, kernel: serve(images=tf.constant(image[None]))[
-            "deblurred"].numpy()[0], source=spec, model_type=loaded.model_type.numpy().decode())
+        return Restorer(name, _eight_bit_rgb(lambda image, kernel: serve(images=tf.constant(
+            image[None]))["deblurred"].numpy()[0]), source=spec,
+            model_type=loaded.model_type.numpy().decode())
     model = load_model(spec, model_type)
     kind = model_type_of(model)
     published = PUBLISHED.get(kind) if is_tf1_checkpoint(spec) else None
@@ -109,20 +128,51 @@ def true_kernel(pair):
     return np.load(path) if os.path.isfile(path) else None
 
 
+def check_sizes(pairs):
+    """Refuses, before any work, pairs whose images differ in size (from the file headers, EXIF
+    orientation applied): one DataError listing them all. Unreadable headers are left to the
+    decoding, which names and skips them."""
+    problems = []
+    for pair in pairs:
+        sizes = image_size(pair.blur), image_size(pair.sharp)
+        if None not in sizes and sizes[0] != sizes[1]:
+            problems.append(f"{pair.blur} ({sizes[0][0]}×{sizes[0][1]}) and {pair.sharp} "
+                            f"({sizes[1][0]}×{sizes[1][1]}) differ in size")
+    if problems:
+        raise data.DataError(f"pairs of different sizes ({len(problems)}):\n  "
+                             + "\n  ".join(problems) + "\nA blurry image and its sharp image "
+                             "must have the same size; fix or remove these pairs.")
+    return pairs
+
+
+def _colour(pair):
+    """(blur, sharp) colour arrays of a pair (alpha left out), checked to match."""
+    (blur, blur_alpha), (sharp, sharp_alpha) = (split_alpha(read_image(p))
+                                                for p in (pair.blur, pair.sharp))
+    if blur_alpha is not None or sharp_alpha is not None:
+        log.warning("%s: the alpha channel is not scored", pair.name)
+    if blur.shape != sharp.shape or blur.dtype != sharp.dtype:
+        raise ImageReadError(
+            f"{pair.blur} ({blur.shape[2]} channels, {blur.dtype.itemsize * 8}-bit) and "
+            f"{pair.sharp} ({sharp.shape[2]} channels, {sharp.dtype.itemsize * 8}-bit) differ: "
+            "save both as grey or both as RGB, at one bit depth")
+    return blur, sharp
+
+
 def _examples(source, split, blur_key, tfds_data_dir):
-    """(name, blur, sharp, kernel) with uint8 images and the true kernel or None; an unreadable
-    image yields (name, error message, None, None)."""
+    """(name, blur, sharp, kernel): images as read (uint8/uint16 H×W×C, C 1 or 3) and the true
+    kernel or None; an unreadable image yields (name, error message, None, None)."""
     if isinstance(source, str) and source.startswith(data.TFDS_PREFIX):
         for e in data.make_eval_dataset(source, split=split, tfds_data_dir=tfds_data_dir):
             yield e["name"].numpy().decode(), e["blur"].numpy(), e["sharp"].numpy(), None
         return
-    for pair in data.resolve_pairs(source, split, blur_key):
+    for pair in check_sizes(data.resolve_pairs(source, split, blur_key)):
         try:
-            blur, sharp = read_image(pair.blur), read_image(pair.sharp)
+            blur, sharp = _colour(pair)
         except ImageReadError as e:
             yield pair.name, str(e), None, None
             continue
-        yield pair.name, blur[:, :, :3], sharp[:, :, :3], true_kernel(pair)
+        yield pair.name, blur, sharp, true_kernel(pair)
 
 
 def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_dir="eval_out",
@@ -136,7 +186,8 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
       save_images: also write each model's results and a comparison strip per image.
       limit: evaluate only the first `limit` pairs.
     Returns:
-      The summary dict: per model mean PSNR/SSIM, Δ vs blurry, s/image, images covered.
+      The summary dict (`summarise`). Raises DataError before any work for pairs of different
+      sizes; unreadable pairs are skipped and listed in summary["skipped"].
     """
     restorers = _unique_names([load_restorer(BLURRY)] +
                               [r for r in restorers if r.name != BLURRY])
@@ -174,47 +225,71 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
 
 
 def summarise(rows, restorers, skipped):
-    """Per-model means from the per-image rows."""
+    """Per-model means from the per-image rows, every one taken with `metrics.mean`.
+
+    Per model: "psnr" (mean over every image; PSNR is capped at 100 dB, so none is left out),
+    "psnr_images", "psnr_at_cap" (images at the cap), "ssim" (None when defined for none) over
+    "ssim_images" (SSIM is not defined below 11×11), "delta_psnr_vs_blurry", "seconds_per_image".
+    """
     blurry = {row["image"]: row["psnr"] for row in rows if row["model"] == BLURRY}
     models = {}
     for r in restorers:
         mine = [row for row in rows if row["model"] == r.name]
-        finite = [row["psnr"] for row in mine if np.isfinite(row["psnr"])]
-        deltas = [row["psnr"] - blurry[row["image"]] for row in mine
-                  if np.isfinite(row["psnr"]) and np.isfinite(blurry[row["image"]])]
+        psnr, psnr_images = metrics.mean(row["psnr"] for row in mine)
+        ssim, ssim_images = metrics.mean(row["ssim"] for row in mine)
+        delta = metrics.mean(row["psnr"] - blurry[row["image"]] for row in mine)[0]
         models[r.name] = {
             "source": r.source, "model_type": r.model_type,
-            "images": len(mine), "psnr": float(np.mean(finite)) if finite else float("nan"),
-            "ssim": float(np.mean([row["ssim"] for row in mine])) if mine else float("nan"),
-            "delta_psnr_vs_blurry": float(np.mean(deltas)) if deltas else float("nan"),
+            "images": len(mine), "psnr": psnr, "psnr_images": psnr_images,
+            "psnr_at_cap": sum(row["psnr"] >= metrics.PSNR_CAP for row in mine),
+            "ssim": ssim, "ssim_images": ssim_images, "delta_psnr_vs_blurry": delta,
             "seconds_per_image": float(np.mean([row["seconds"] for row in mine])) if mine else 0.0,
             "published_gopro": list(r.published) if r.published else None}
     return {"models": models, "skipped": skipped, "images_evaluated": len(blurry),
-            "metrics": "scikit-image: PSNR (peak 255, whole image); SSIM (Gaussian σ=1.5, K1 0.01,"
-                       " K2 0.03, population covariance, per channel averaged), on uint8 RGB"}
+            "metrics": f"scikit-image on the images as stored (8- or 16-bit, grey or RGB, alpha "
+                       f"not scored): PSNR (peak 255 or 65535 by bit depth, whole image, capped at "
+                       f"{metrics.PSNR_CAP:g} dB); SSIM (Gaussian σ=1.5, K1 0.01, K2 0.03, "
+                       f"population covariance, per channel averaged; not defined below "
+                       f"{metrics.SSIM_WINDOW}×{metrics.SSIM_WINDOW})"}
 
 
 def format_table(summary):
     lines = [f"{'model':24s} {'PSNR':>7s} {'SSIM':>7s} {'ΔPSNR':>7s} {'s/image':>8s}  "
              "published (GoPro)"]
+    def number(value, spec):
+        return f"{'n/a':>7s}" if value is None else format(value, spec)
     for name, m in summary["models"].items():
         published = ("%.2f / %.4f" % tuple(m["published_gopro"])) if m["published_gopro"] else ""
-        lines.append(f"{name[:24]:24s} {m['psnr']:7.2f} {m['ssim']:7.4f} "
-                     f"{m['delta_psnr_vs_blurry']:+7.2f} {m['seconds_per_image']:8.3f}  {published}")
-    lines.append(f"{summary['images_evaluated']} images"
-                 + (f", {len(summary['skipped'])} skipped (unreadable)" if summary["skipped"] else ""))
+        lines.append(f"{name[:24]:24s} {number(m['psnr'], '7.2f')} {number(m['ssim'], '7.4f')} "
+                     f"{number(m['delta_psnr_vs_blurry'], '+7.2f')} "
+                     f"{m['seconds_per_image']:8.3f}  {published}")
+    count = summary["images_evaluated"]
+    notes = [f"{count} image{'s' * (count != 1)} in every PSNR mean"]
+    capped = {n: m["psnr_at_cap"] for n, m in summary["models"].items() if m["psnr_at_cap"]}
+    if capped:
+        notes.append(f"PSNR capped at {metrics.PSNR_CAP:g} dB for " + ", ".join(
+            f"{k} of {name}" for name, k in capped.items()))
+    ssim_counts = {m["ssim_images"] for m in summary["models"].values()}
+    if ssim_counts != {count}:
+        notes.append(f"SSIM over {', '.join(map(str, sorted(ssim_counts)))} of them (not defined "
+                     f"below {metrics.SSIM_WINDOW}×{metrics.SSIM_WINDOW})")
+    if summary["skipped"]:
+        notes.append(f"{len(summary['skipped'])} skipped (unreadable)")
+    lines.append("; ".join(notes))
     lines += [f"{name}: {m['source']}" for name, m in summary["models"].items()
               if m["source"].startswith("non-blind")]
     return "\n".join(lines)
 
 
 def comparison_strip(panels, height=256):
-    """Panels side by side, each scaled to `height` px, with its name and PSNR written on it."""
+    """Panels side by side, each scaled to `height` px, with its name and PSNR written on it.
+
+    panels: (label, uint8/uint16 H×W×C image, PSNR or None); shown as 8-bit RGB."""
     from PIL import Image, ImageDraw
     tiles = []
     for label, image, psnr in panels:
         h, w = image.shape[:2]
-        tile = Image.fromarray(image).resize((max(1, round(w * height / h)), height))
+        tile = Image.fromarray(to_rgb8(image)).resize((max(1, round(w * height / h)), height))
         draw = ImageDraw.Draw(tile)
         text = label if psnr is None else f"{label}  {psnr:.2f} dB"
         draw.rectangle([0, 0, 8 + 7 * len(text), 16], fill=(0, 0, 0))
@@ -229,7 +304,7 @@ def _write_outputs(output_dir, rows, summary):
         writer.writeheader()
         writer.writerows(rows)
     with open(os.path.join(output_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+        json.dump(summary, f, indent=1, allow_nan=False)
     plot_psnr(rows, os.path.join(output_dir, "psnr_per_image.png"))
 
 

@@ -10,15 +10,13 @@ sum to one (`restore_tiled`), so memory stays bounded at any size; options run t
 bfloat16 or compile it with XLA.
 """
 
-import logging
 import weakref
 
 import numpy as np
 import tensorflow as tf
 
+from srn_tf.image_io import split_alpha
 from srn_tf.model import SIZE_MULTIPLE, as_levels, image_channels, model_type_of, rebuild
-
-log = logging.getLogger(__name__)
 
 
 def pad_to_multiple(images, multiple=SIZE_MULTIPLE):
@@ -257,10 +255,10 @@ def compiled_restore(model, dtype=tf.uint8, precision="float32", jit_compile=Fal
             tf.TensorSpec([], tf.int32)])
     return functions[key]
 def check_image(image):
-    """Checks an image array; returns it as H×W×C with C = 1 or 3 (uint8 or uint16).
+    """Checks an image array; returns it as H×W×C with C in 1..4 (uint8 or uint16).
 
-    Accepts uint8 or uint16, H×W, H×W×1, H×W×3 or H×W×4 (alpha is dropped, with a warning).
-    Raises ValueError otherwise.
+    Accepts uint8 or uint16, H×W, H×W×1 (grey), H×W×2 (grey + alpha), H×W×3 (RGB) or H×W×4
+    (RGBA). Raises ValueError otherwise.
     """
     image = np.asarray(image)
     if image.dtype not in (np.uint8, np.uint16):
@@ -268,12 +266,9 @@ def check_image(image):
                          "float images with e.g. (img * 255).astype(np.uint8)")
     if image.ndim == 2:
         image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or min(image.shape[:2]) < 1:
-        raise ValueError(f"expected an H×W, H×W×1, H×W×3 or H×W×4 image with H, W ≥ 1, got "
-                         f"shape {image.shape}")
-    if image.shape[2] == 4:
-        log.warning("dropping the alpha channel of an RGBA image; the result is RGB")
-        image = image[:, :, :3]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected an H×W, H×W×1, H×W×2, H×W×3 or H×W×4 image with H, W ≥ 1, "
+                         f"got shape {image.shape}")
     return image
 
 
@@ -302,9 +297,10 @@ def deblur(model, image, **options):
 
     Args:
       model: keras.Model from `build_srn` (or loaded with `srn_tf.load_model`).
-      image: uint8 or uint16 array, H×W (grayscale), H×W×1, H×W×3 (RGB) or H×W×4 (RGBA: alpha is
-        dropped). A grayscale image given to a color model is replicated to RGB and the result
-        averaged back to one channel.
+      image: uint8 or uint16 array, H×W (grayscale), H×W×1, H×W×2 (grey + alpha), H×W×3 (RGB)
+        or H×W×4 (RGBA). The colour is deblurred and an alpha channel returned unchanged. A
+        grayscale image given to a color model is replicated to RGB and the result averaged back
+        to one channel.
       options:
         tile: None: chosen from `memory_budget` (whole image when it fits); 0: whole image;
           an int or (height, width): tiles of that size (multiples of 16) overlapping by `overlap`
@@ -314,7 +310,7 @@ def deblur(model, image, **options):
         jit_compile: compile the network with XLA.
         memory_budget: bytes of activations allowed when `tile` is None (default: a 720p image's).
     Returns:
-      The deblurred image: same dtype, and the same shape as `image` (RGBA input gives H×W×3).
+      The deblurred image: same dtype and shape as `image` (alpha, if any, as it was).
     """
     return deblur_with(lambda batch: deblur_batch(model, batch, **options), model_type_of(model),
                        image)
@@ -323,11 +319,13 @@ def deblur(model, image, **options):
 def deblur_with(restore, model_type, image):
     """What `deblur` does to one image's format around restore(uint [1, H, W, C]) → same."""
     original = np.asarray(image)
-    x = check_image(original)
+    x, alpha = split_alpha(check_image(original))
     gray_into_color = x.shape[2] == 1 and image_channels(model_type) == 3
     if gray_into_color:
         x = np.repeat(x, 3, axis=2)
     y = restore(x[None])[0]
     if gray_into_color:
         y = np.round(y.mean(axis=2, keepdims=True)).astype(x.dtype)
+    if alpha is not None:
+        y = np.concatenate([y, alpha], axis=2)
     return y[:, :, 0] if original.ndim == 2 else y

@@ -16,7 +16,6 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from srn_tf import data, export, metrics
@@ -184,9 +183,11 @@ class _StopRequest:
 
 
 def evaluate_images(model, examples):
-    """Mean PSNR/SSIM (uint8, release conventions) of `model` and of the blurry input.
+    """Mean PSNR/SSIM of `model` and of the blurry input, with evaluate.py's conventions.
 
-    `examples`: list of (blur, sharp) uint8 H×W×3 arrays. Returns a dict of four floats.
+    `examples`: list of (blur, sharp) uint8 H×W×3 arrays. Metrics and means are
+    `srn_tf.metrics`' (PSNR capped at 100 dB, so every image counts; SSIM left out where an image
+    is smaller than its window, None when defined for none). Returns a dict of four means.
     """
     results = {"psnr_blurry": [], "ssim_blurry": [], "psnr": [], "ssim": []}
     for blur, sharp in examples:
@@ -195,7 +196,7 @@ def evaluate_images(model, examples):
         results["ssim_blurry"].append(metrics.ssim(sharp, blur))
         results["psnr"].append(metrics.psnr(sharp, restored))
         results["ssim"].append(metrics.ssim(sharp, restored))
-    return {k: float(np.mean(v)) for k, v in results.items()}
+    return {k: metrics.mean(v)[0] for k, v in results.items()}
 
 
 def _is_chief(strategy):
@@ -436,8 +437,11 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
 
 
 def _log_eval(writer, step, figures):
-    log.info("step %d: held-out PSNR %.2f dB (blurry %.2f), SSIM %.4f (blurry %.4f)", step,
-             figures["psnr"], figures["psnr_blurry"], figures["ssim"], figures["ssim_blurry"])
+    log.info("step %d: held-out PSNR %.2f dB (blurry %.2f), SSIM %s (blurry %s)", step,
+             figures["psnr"], figures["psnr_blurry"],
+             *("n/a" if figures[k] is None else f"{figures[k]:.4f}"
+               for k in ("ssim", "ssim_blurry")))
     with writer.as_default(step=step):
         for name, value in figures.items():
-            tf.summary.scalar(f"eval/{name}", value)
+            if value is not None:   # SSIM is not defined for images below its window
+                tf.summary.scalar(f"eval/{name}", value)

@@ -1,4 +1,3 @@
-import logging
 import os
 
 import numpy as np
@@ -68,13 +67,20 @@ def test_grayscale_into_color_model(color_model):
     assert np.abs(out.astype(float) - rgb.mean(axis=2) * 255).max() <= 1.5
 
 
-def test_rgba_drops_alpha_with_a_warning(color_model, caplog):
-    rgb = np.random.default_rng(4).integers(0, 256, (20, 20, 3), dtype=np.uint8)
-    rgba = np.concatenate([rgb, np.full((20, 20, 1), 7, np.uint8)], axis=2)
-    with caplog.at_level(logging.WARNING):
-        out = deblur(color_model, rgba)
-    assert "alpha" in caplog.text
-    np.testing.assert_array_equal(out, deblur(color_model, rgb))
+def test_alpha_is_carried_through_unchanged(color_model, gray_model):
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (20, 20, 1), dtype=np.uint8)
+    out = deblur(color_model, np.concatenate([rgb, alpha], axis=2))
+    assert out.shape == (20, 20, 4)
+    np.testing.assert_array_equal(out[:, :, :3], deblur(color_model, rgb))
+    np.testing.assert_array_equal(out[:, :, 3:], alpha)
+    grey = rgb[:, :, :1]                       # grey + alpha (H×W×2), as an LA PNG decodes
+    for model in (color_model, gray_model):
+        out = deblur(model, np.concatenate([grey, alpha], axis=2))
+        assert out.shape == (20, 20, 2)
+        np.testing.assert_array_equal(out[:, :, :1], deblur(model, grey))
+        np.testing.assert_array_equal(out[:, :, 1:], alpha)
 
 
 def test_gray_model_deblurs_rgb_channel_by_channel(gray_model):
