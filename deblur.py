@@ -35,9 +35,9 @@ def main(argv):
     try:
         model = srn_tf.load_model(FLAGS.weights, FLAGS.model_type)
         if video.is_video(FLAGS.input):
-            count = video.deblur_video(model, FLAGS.input, FLAGS.output, FLAGS.batch_size,
-                                       FLAGS.temporal_state, **cli_flags.inference_options())
-            print(f"wrote {FLAGS.output}: {count} frames")
+            result = video.deblur_video(model, FLAGS.input, FLAGS.output, FLAGS.batch_size,
+                                        FLAGS.temporal_state, **cli_flags.inference_options())
+            print(f"wrote {FLAGS.output}: {result}")
             return
         written, skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output,
                                                    FLAGS.temporal_state,

@@ -20,7 +20,8 @@ Commands: a script runs its absl `main` through `run`:
   * Python and absl logging at WARNING (INFO with `--verbose`: e.g. the per-variable mapping of a
     TF1 checkpoint import);
   * the project's known failures as ONE line `error: <message>` on stderr and exit status 1, no
-    traceback: CheckpointError, DataError, ImageReadError, TrainingError (their messages say what
+    traceback: CheckpointError, DataError, ImageReadError, TrainingError, VideoError (their
+    messages say what
     was wrong, which file and what to do), OSError (`describe_os_error`: a full disk, a denied
     permission, a missing folder, named by path) and TensorFlow's "No space left on device"
     OpErrors. Any other exception is a bug and keeps its traceback; `--verbose` shows the
@@ -110,7 +111,8 @@ def _known_errors():
     from srn_tf.data import DataError
     from srn_tf.image_io import ImageReadError
     from srn_tf.train_lib import TrainingError
-    return (CheckpointError, DataError, ImageReadError, TrainingError)
+    from srn_tf.video import VideoError
+    return (CheckpointError, DataError, ImageReadError, TrainingError, VideoError)
 
 
 def _disk_full_op_error(exc):

@@ -4,8 +4,12 @@ Frames are deblurred independently, as the release did, or with `temporal_state=
 models) in order with the ConvLSTM state carried from one frame to the next (`TemporalDeblurrer`).
 """
 
+import dataclasses
+import fractions
 import logging
 import os
+import re
+import subprocess
 import tempfile
 
 import numpy as np
@@ -94,73 +98,247 @@ def frame_restorer(model, temporal_state=False, **options):
     return lambda frames: np.stack([temporal(frame) for frame in frames])
 
 
-def _frames(path):
-    """(metadata, generator of uint8 H×W×3 frames) read with imageio-ffmpeg's bundled ffmpeg."""
+# Video codec of the output by container; others get H.264 (imageio-ffmpeg's default).
+CODECS = {".webm": "libvpx-vp9"}
+
+
+@dataclasses.dataclass
+class VideoInfo:
+    """What `probe` reads from ffmpeg's description of a video file.
+
+    rate: the frame rate ffmpeg emits decoded frames at (its `tbr`; for variable-frame-rate files
+      this is not the average `fps`), frames per second as a Fraction (NTSC rates exact).
+    average_rate: frames per second over the whole file (ffmpeg's `fps`), as a float.
+    size: (width, height) in pixels, as decoded (rotation applied).
+    duration: seconds, from the container header (0 when unknown).
+    other_streams: ffmpeg's lines for the streams that are not the first video stream (audio,
+      subtitles, data, further video such as cover art), which the output keeps.
+    """
+    rate: fractions.Fraction
+    average_rate: float
+    size: tuple
+    duration: float
+    other_streams: list
+
+
+def _ffmpeg(*args):
+    """Runs the ffmpeg bundled with imageio-ffmpeg; returns (exit status, stderr text)."""
     import imageio_ffmpeg
-    reader = imageio_ffmpeg.read_frames(path)
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
+                            capture_output=True, text=True, errors="replace")
+    return result.returncode, result.stderr
+
+
+def _ffmpeg_reason(text):
+    """The first lines of ffmpeg's error output (run with -loglevel error), without the
+    "[muxer @ 0x…]" prefixes."""
+    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line).strip() for line in text.splitlines()]
+    return " / ".join([line for line in lines if line][:2]) or "no reason given"
+
+
+def _exact_rate(value):
+    """A rate as ffmpeg prints it (2 decimals) → Fraction; 29.97 → 30000/1001 and the like."""
+    rate = fractions.Fraction(value).limit_denominator(1000)
+    ntsc = round(value * 1.001)
+    if ntsc and abs(value - ntsc / 1.001) < 0.006 and abs(value - ntsc) > 0.006:
+        return fractions.Fraction(ntsc * 1000, 1001)
+    return rate
+
+
+def probe(path):
+    """VideoInfo of the video file `path`. Raises VideoError when ffmpeg finds no video stream."""
+    import imageio_ffmpeg
+    _, text = _ffmpeg("-i", os.fspath(path))   # "-i" alone: ffmpeg describes the file
+    streams = [line.strip() for line in text.splitlines() if line.strip().startswith("Stream #")]
+    video = next((line for line in streams if ": Video:" in line), None)
+    if video is None:
+        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        raise VideoError(f"cannot read video {path}: ffmpeg finds no video stream ({last})")
+    reader = imageio_ffmpeg.read_frames(os.fspath(path))
+    try:
+        meta = next(reader)
+    except (OSError, RuntimeError, StopIteration) as e:
+        raise VideoError(f"cannot read video {path}: not a video ffmpeg can decode ({e})") from e
+    finally:
+        reader.close()
+    found = re.search(r"([\d.]+)(k?) tbr", video)
+    rate = (_exact_rate(float(found.group(1)) * (1000 if found.group(2) else 1)) if found
+            else _exact_rate(meta["fps"]))
+    return VideoInfo(rate, meta["fps"], tuple(meta["size"]), meta.get("duration") or 0.0,
+                     [line for line in streams if line != video])
+
+
+def _frames(path, rate):
+    """Generator of uint8 H×W×3 frames, decoded by ffmpeg at the constant `rate`.
+
+    At its emitted rate ffmpeg shows a variable-frame-rate video's frame as many times as it
+    lasts, so the frames keep their times (`deblur_video` deblurs each repeat once).
+    """
+    import imageio_ffmpeg
+    reader = imageio_ffmpeg.read_frames(os.fspath(path), output_params=["-fps_mode", "cfr",
+                                                                         "-r", str(rate)])
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as e:
         raise VideoError(f"cannot read video {path}: not a video ffmpeg can decode ({e})") from e
     width, height = meta["size"]
+    try:
+        for raw in reader:
+            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+    except (OSError, RuntimeError) as e:
+        raise VideoError(f"cannot read video {path} to its end: {e}") from e
+    finally:
+        reader.close()
 
-    def frames():
-        try:
-            for raw in reader:
-                yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
-        except (OSError, RuntimeError) as e:
-            raise VideoError(f"cannot read video {path} to its end: {e}") from e
-    return meta, frames()
+
+def _encoder_args(output_path, size):
+    """ffmpeg output options of the deblurred video stream for `output_path`'s container."""
+    width, height = size
+    even = width % 2 == 0 and height % 2 == 0
+    codec = CODECS.get(os.path.splitext(output_path)[1].lower(), "libx264")
+    quality = ["-crf", "10"] if codec == "libx264" else ["-crf", "20", "-b:v", "0"]
+    return ["-c:v", codec, "-pix_fmt", "yuv420p" if even else "yuv444p", *quality]
+
+
+def _mux_args(video, source, output):
+    """ffmpeg arguments: `video`'s video stream + every other stream and the metadata of `source`."""
+    return ["-i", video, "-i", source, "-map", "0:v:0", "-map", "1", "-map", "-1:v:0",
+            "-map_metadata", "1", "-c", "copy", "-y", output]
+
+
+def _temporary_beside(path, tag):
+    fd, tmp = tempfile.mkstemp(prefix=f".{tag}-", suffix=os.path.splitext(path)[1],
+                               dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    return tmp
+
+
+def check_output(input_path, output_path, info):
+    """Raises VideoError unless `output_path` can take the deblurred video and `input_path`'s
+    other streams; called before the first frame is deblurred.
+
+    Writes a one-frame video with those streams beside `output_path` (so the folder's
+    permissions, the container's codec and stream support and free space for a start are all
+    tried by ffmpeg itself) and removes it.
+    """
+    if os.path.realpath(input_path) == os.path.realpath(output_path):
+        raise VideoError(f"refusing to overwrite the input video {input_path}")
+    if os.path.isdir(output_path):
+        raise VideoError(f"--output {output_path} is a folder; name the video file to write, "
+                         f"e.g. {os.path.join(output_path, os.path.basename(input_path))}")
+    if not is_video(output_path):
+        raise VideoError(f"--output {output_path} is not a video file name: use one of "
+                         f"{', '.join(VIDEO_EXTENSIONS)}")
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    try:
+        tmp = _temporary_beside(output_path, "check")
+    except OSError as e:
+        raise VideoError(f"cannot write {output_path}: {e.strerror} in its folder") from e
+    width, height = info.size
+    try:
+        status, text = _ffmpeg(
+            "-loglevel", "error", "-f", "lavfi", "-i", f"color=size={width}x{height}:rate={info.rate}", "-i", input_path,
+            "-map", "0:v:0", "-map", "1", "-map", "-1:v:0", "-c", "copy",
+            *_encoder_args(output_path, info.size), "-frames:v", "1", "-t", "0.05", "-y", tmp)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    if status:
+        raise VideoError(f"cannot write {output_path} with the input's {len(info.other_streams)} "
+                         f"other stream(s) (nothing was deblurred): ffmpeg says: "
+                         f"{_ffmpeg_reason(text)}. Choose another folder or extension (.mkv holds "
+                         "any codec and stream)")
+
+
+@dataclasses.dataclass
+class VideoResult:
+    """What `deblur_video` wrote: `frames` frames at `rate` fps, of which `deblurred` were run
+    through the network (the others repeat the frame before, as ffmpeg shows a variable-rate
+    video), and `streams_copied` other streams of the input (audio, subtitles...)."""
+    frames: int
+    deblurred: int
+    rate: fractions.Fraction
+    streams_copied: int
+
+    def __str__(self):
+        repeats = self.frames - self.deblurred
+        return (f"{self.frames} frames at {float(self.rate):g} fps" +
+                (f" ({self.deblurred} deblurred, {repeats} repeating the frame before, as "
+                 "ffmpeg shows this variable-frame-rate video)" if repeats else "") +
+                (f"; {self.streams_copied} other stream(s) (audio, subtitles...) copied"
+                 if self.streams_copied else ""))
 
 
 def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=False, **options):
-    """Deblurs every frame of a video into a new video with the same frame rate and size.
+    """Deblurs every frame of a video into a new video: same size, duration and timing, with the
+    input's audio and other streams and metadata copied.
 
-    Frames are read, deblurred in batches of `batch_size` (tiled when large; `temporal_state` and
-    `options` go to `frame_restorer`) and encoded as they come, so memory stays flat. The output is
-    written under a temporary name and renamed when complete: an interrupted run leaves nothing
-    under `output_path`. Returns the number of frames written.
+    Frames are decoded at the rate ffmpeg emits them (`probe`'s `rate`: a variable-frame-rate
+    video's frames repeat as long as they last; each repeat is deblurred once and written again),
+    deblurred in batches of `batch_size` (tiled when large; `temporal_state` and `options` go to
+    `frame_restorer`) and encoded as they come, so memory stays flat; the output is encoded at
+    that same constant rate (H.264, VP9 for .webm), so its duration is the input's. The output
+    and its streams are checked (`check_output`) before the first frame is deblurred; the result
+    is written under a temporary name and renamed when complete: an interrupted or failed run
+    leaves nothing under `output_path`. Returns a VideoResult. Raises VideoError.
     """
     import imageio_ffmpeg
-    if os.path.realpath(input_path) == os.path.realpath(output_path):
-        raise VideoError(f"refusing to overwrite the input video {input_path}")
+    info = probe(input_path)
+    check_output(input_path, output_path, info)
     restore = frame_restorer(model, temporal_state, **options)
-    meta, frames = _frames(input_path)
-    width, height = meta["size"]
-    fps = meta["fps"]
-    expected = int(round(meta.get("duration", 0) * fps)) or None
-    folder = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(output_path)[1],
-                               dir=folder)
-    os.close(fd)
-    even = width % 2 == 0 and height % 2 == 0
-    writer = imageio_ffmpeg.write_frames(tmp, (width, height), fps=fps, macro_block_size=1,
-                                         pix_fmt_out="yuv420p" if even else "yuv444p",
-                                         quality=8)
-    written = 0
+    constant = abs(info.average_rate - float(info.rate)) < 0.01
+    expected = int(round(info.duration * info.rate)) if constant else None   # the bar's total
+    video_tmp = _temporary_beside(output_path, "video")
+    final_tmp = _temporary_beside(output_path, "tmp")
+    writer = imageio_ffmpeg.write_frames(video_tmp, info.size, fps=info.rate, macro_block_size=1,
+                                         quality=None, ffmpeg_log_level="error",
+                                         output_params=_encoder_args(output_path, info.size)[2:])
+    written = deblurred = 0
     try:
         writer.send(None)
-        batch = []
+        batch, repeats, last = [], [], (None, None)   # last: (input frame, its output)
+
+        def flush():
+            nonlocal written, deblurred, last
+            for frame, out, count in zip(batch, restore(np.stack(batch)), repeats):
+                out = np.ascontiguousarray(out)
+                for _ in range(count):
+                    writer.send(out)
+                written += count
+                last = (frame, out)
+            deblurred += len(batch)
+            bar.update(sum(repeats))
+            batch.clear()
+            repeats.clear()
+
         with tqdm(total=expected, desc="deblurring", unit="frame") as bar:
-            for frame in _append_sentinel(frames):
-                if frame is not None:
+            for frame in _frames(input_path, info.rate):
+                if batch and np.array_equal(frame, batch[-1]):
+                    repeats[-1] += 1
+                elif not batch and last[0] is not None and np.array_equal(frame, last[0]):
+                    writer.send(last[1])
+                    written += 1
+                    bar.update(1)
+                else:
                     batch.append(frame)
-                if batch and (len(batch) == batch_size or frame is None):
-                    for out in restore(np.stack(batch)):
-                        writer.send(np.ascontiguousarray(out))
-                    written += len(batch)
-                    bar.update(len(batch))
-                    batch = []
+                    repeats.append(1)
+                    if len(batch) == batch_size:
+                        flush()
+            if batch:
+                flush()
         writer.close()
-        os.replace(tmp, output_path)
+        if info.other_streams:
+            status, text = _ffmpeg("-loglevel", "error",
+                                   *_mux_args(video_tmp, input_path, final_tmp))
+            if status:
+                raise VideoError(f"cannot copy the other streams of {input_path} into "
+                                 f"{output_path}: ffmpeg says: {_ffmpeg_reason(text)}")
+            os.replace(final_tmp, output_path)
+        else:
+            os.replace(video_tmp, output_path)
     finally:
         writer.close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return written
-
-
-def _append_sentinel(iterable):
-    yield from iterable
-    yield None
+        for tmp in (video_tmp, final_tmp):
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return VideoResult(written, deblurred, info.rate, len(info.other_streams))
