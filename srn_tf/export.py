@@ -11,6 +11,22 @@ Signatures:
                    {"level0", "level1", "level2"}: the three float32 level outputs, coarsest first.
 The model type, the weights' source and the srn-tf version are the string variables `model_type`,
 `weights_source`, `srn_tf_version` of the loaded object and the asset `srn_tf_metadata.json`.
+
+LiteRT (TFLite) and ONNX files, for phones, C++ services and other frameworks:
+
+  python -m srn_tf.export --format=tflite --weights=checkpoints/lstm --output=srn_lstm.tflite
+  python -m srn_tf.export --format=tflite --float16 --weights=... --output=srn_lstm_f16.tflite
+  python -m srn_tf.export --format=onnx --weights=checkpoints/lstm --output=srn_lstm.onnx
+  (--size=HxW fixes the input size; default: any N, H, W)
+
+One input `images` uint8 [N, H, W, 3], any H, W ≥ 1, and two outputs: `deblurred` uint8
+[N, H, W, 3] (the release's test path, as the SavedModel's serving signature: whole images, no
+tiling) and `finest` float32 [N, H, W, 3], the finest level before clipping. LiteRT via
+TensorFlow's converter (`--float16`: float16 weights, for mobile GPUs; computed in float32 on
+CPUs); ONNX via tf2onnx, opset 17: the release's bilinear resize becomes `Resize` with
+coordinate_transformation_mode "asymmetric". The metadata (model type, weights' source, srn-tf
+version, input size) is in the file: ONNX `metadata_props`, a TFLite metadata buffer named
+"srn_tf" (`read_metadata` reads both).
 """
 
 import json
@@ -21,12 +37,16 @@ import tempfile
 
 import tensorflow as tf
 
-from srn_tf.inference import DEFAULT_OVERLAP, restore_integer_batch
+from srn_tf.inference import (DEFAULT_OVERLAP, finest_level, from_unit_range,
+                              restore_integer_batch, to_unit_range)
 from srn_tf.model import MODEL_TYPES, SIZE_MULTIPLE, as_levels, image_channels, model_type_of
 
 log = logging.getLogger(__name__)
 
 METADATA_ASSET = "srn_tf_metadata.json"
+FORMATS = ("saved_model", "tflite", "onnx")
+METADATA_NAME = "srn_tf"     # the TFLite metadata buffer's name
+ONNX_OPSET = 17
 
 
 class ExportModule(tf.Module):
@@ -94,25 +114,202 @@ def export(model, output_dir, weights_source="unknown", tile=0, overlap=DEFAULT_
     return output_dir
 
 
+def metadata(model, weights_source, size=None, **extra):
+    """The metadata written into every export: {str: str}."""
+    from srn_tf import __version__
+    return {"model_type": model_type_of(model), "weights_source": str(weights_source),
+            "srn_tf_version": __version__,
+            "input_size": "any" if size is None else f"{size[0]}x{size[1]}",
+            **{key: str(value) for key, value in extra.items()}}
+
+
+def image_function(model, size=None):
+    """The graph of the LiteRT and ONNX exports as a tf.function of uint8 `images`.
+
+    images: uint8 [N, H, W, 3] ([1, *size] when `size` = (H, W) is given), any H, W ≥ 1 →
+    {"deblurred": uint8 [N, H, W, 3], "finest": float32 [N, H, W, 3]}; whole images, the same ops
+    as `srn_tf.deblur(model, image, tile=0)`.
+    """
+    model_type = model_type_of(model)
+
+    def deblur_images(images):
+        finest = finest_level(model, to_unit_range(images), model_type)
+        return {"deblurred": from_unit_range(tf.clip_by_value(finest, 0.0, 1.0), tf.uint8),
+                "finest": finest}
+    shape = [None, None, None, 3] if size is None else [1, size[0], size[1], 3]
+    return tf.function(deblur_images, autograph=False, input_signature=[
+        tf.TensorSpec(shape, tf.uint8, name="images")])
+
+
+def tflite_bytes(model, weights_source="unknown", size=None, float16=False):
+    """A LiteRT (TFLite) flatbuffer of `image_function(model, size)`, with its metadata.
+
+    float16: weights stored as float16 (half the file), dequantized to float32 on CPUs.
+    """
+    # TF 2.21's converter keeps Keras 3's variables as LiteRT resource variables that nothing
+    # initialises (the model then computes NaNs), from a SavedModel too; so the weights are
+    # frozen into constants first, as tf2onnx does.
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+    function = image_function(model, size)
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+
+    def named(images):   # the frozen function returns a flat list: the outputs' names back
+        return tf.nest.pack_sequence_as(concrete.structured_outputs,
+                                        tf.nest.flatten(frozen(images)))
+    module = tf.Module()
+    module.deblur = tf.function(named, input_signature=function.input_signature)
+    with tempfile.TemporaryDirectory(prefix="srn_tf_tflite-") as folder:
+        tf.saved_model.save(module, folder, signatures={"serving_default": module.deblur})
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)   # keeps the names
+        if float16:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        flatbuffer = converter.convert()
+    info = metadata(model, weights_source, size, weights="float16" if float16 else "float32")
+    return _with_tflite_metadata(flatbuffer, json.dumps(info).encode())
+
+
+def _with_tflite_metadata(flatbuffer, payload):
+    """`flatbuffer` with one more metadata entry, METADATA_NAME → `payload` (bytes)."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+    tflite = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(payload, np.uint8)
+    tflite.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = METADATA_NAME, len(tflite.buffers) - 1
+    tflite.metadata = [m for m in tflite.metadata or []
+                       if m.name not in (METADATA_NAME, METADATA_NAME.encode())] + [entry]
+    builder = flatbuffers.Builder(len(flatbuffer) + 4096)
+    builder.Finish(tflite.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def onnx_model(model, weights_source="unknown", size=None):
+    """An onnx.ModelProto of `image_function(model, size)` (tf2onnx, opset 17), with metadata."""
+    import onnx
+    import tf2onnx
+    function = image_function(model, size)
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature,
+                                             opset=ONNX_OPSET)
+    onnx.helper.set_model_props(proto, metadata(model, weights_source, size))
+    proto.producer_name = "srn-tf"
+    return proto
+
+
+def read_metadata(path):
+    """The srn-tf metadata of an exported .tflite or .onnx file: {str: str}.
+
+    Raises ValueError when the file holds none.
+    """
+    if path.endswith(".onnx"):
+        import onnx
+        found = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+        if "model_type" in found:
+            return found
+    else:
+        from ai_edge_litert import schema_py_generated as schema
+        with open(path, "rb") as f:
+            tflite = schema.Model.GetRootAs(f.read(), 0)
+        for i in range(tflite.MetadataLength()):
+            if tflite.Metadata(i).Name() == METADATA_NAME.encode():
+                data = tflite.Buffers(tflite.Metadata(i).Buffer()).DataAsNumpy()
+                return json.loads(data.tobytes())
+    raise ValueError(f"{path} holds no srn-tf metadata: not a file written by srn_tf.export")
+
+
+def _write_atomically(path, data):
+    """Writes bytes to `path` through a temporary file beside it, renamed into place."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".export-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def export_file(model, output, export_format, weights_source="unknown", size=None,
+                float16=False):
+    """Writes a .tflite or .onnx export of `model` to `output` atomically; returns `output`.
+
+    export_format: "tflite" or "onnx"; size: None (any H, W) or (H, W) fixing the input to
+    [1, H, W, 3]; float16 (tflite only): float16 weights.
+    """
+    if float16 and export_format != "tflite":
+        raise ValueError("float16 weights are a LiteRT (--format=tflite) option")
+    if export_format == "tflite":
+        data = tflite_bytes(model, weights_source, size, float16)
+    elif export_format == "onnx":
+        data = onnx_model(model, weights_source, size).SerializeToString()
+    else:
+        raise ValueError(f"export_format must be tflite or onnx, got {export_format!r}")
+    _write_atomically(output, data)
+    log.info("exported %s model to %s", model_type_of(model), output)
+    return output
+
+
+def parse_size(text):
+    """"HxW" → (H, W), positive ints; None for an empty value. Raises ValueError otherwise."""
+    if not text:
+        return None
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        height = width = 0
+    if height < 1 or width < 1:
+        raise ValueError(f"--size must be HEIGHTxWIDTH with positive integers, e.g. 720x1280; "
+                         f"got {text!r}")
+    return height, width
+
+
 def is_saved_model(path):
     return os.path.isfile(os.path.join(os.fspath(path), "saved_model.pb"))
 
 
 def main(argv):
     del argv
-    from absl import flags
+    from absl import app, flags
     from srn_tf.convert import load_model
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     FLAGS = flags.FLAGS
+    try:
+        size = parse_size(FLAGS.size)
+        if FLAGS.format == "saved_model" and (size or FLAGS.float16):
+            raise ValueError("--size and --float16 are options of --format=tflite/onnx; a "
+                             "SavedModel takes any size")
+        if FLAGS.format != "saved_model" and FLAGS.tile:
+            raise ValueError("--tile is an option of --format=saved_model; LiteRT and ONNX "
+                             "exports run whole images")
+    except ValueError as e:
+        raise app.UsageError(str(e))
     model = load_model(FLAGS.weights, FLAGS.model_type)
-    export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)
+    if FLAGS.format == "saved_model":
+        export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)
+    else:
+        export_file(model, FLAGS.output, FLAGS.format, FLAGS.weights, size, FLAGS.float16)
     print(f"wrote {FLAGS.output}")
 
 
 if __name__ == "__main__":
     from absl import flags
     flags.DEFINE_string("weights", None, "a .keras file or an original release checkpoint")
-    flags.DEFINE_string("output", None, "the SavedModel folder to write (replaced atomically)")
+    flags.DEFINE_enum("format", "saved_model", list(FORMATS), "what to write: a SavedModel "
+                      "folder, a LiteRT (.tflite) or an ONNX (.onnx) file")
+    flags.DEFINE_string("output", None, "the SavedModel folder or the .tflite/.onnx file to "
+                        "write (replaced atomically)")
+    flags.DEFINE_string("size", None, "tflite/onnx: fix the input to 1×H×W×3, given as HxW "
+                        "(e.g. 720x1280; for runtimes or delegates that need static shapes); "
+                        "default: any N, H, W")
+    flags.DEFINE_boolean("float16", False, "tflite: store the weights as float16")
     flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "override the detected type")
     flags.DEFINE_integer("tile", 0, "serve in overlapping tiles of this size (multiple of 16); "
                          "0 = whole images")

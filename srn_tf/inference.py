@@ -41,6 +41,15 @@ def restore_batch(model, images, model_type):
     Returns the finest level, cropped back to H × W and clipped to [0, 1]. Graph-safe: used by
     `deblur` and by the SavedModel export.
     """
+    return tf.clip_by_value(finest_level(model, images, model_type), 0.0, 1.0)
+
+
+def finest_level(model, images, model_type):
+    """The finest level for a float batch of any size, before clipping: [N, H, W, C] float32.
+
+    Padding and the channel handling as in `restore_batch` (which clips this to [0, 1]); the
+    exported LiteRT and ONNX models return it beside their uint8 result. Graph-safe.
+    """
     x = _network_batch(images, model_type)
     return _image_batch(as_levels(model(x, training=False))[-1], images, model_type)
 
@@ -53,7 +62,8 @@ def restore_with_state(model, images, state):
     Returns (restored [N, H, W, C] in [0, 1], the new state). Graph-safe.
     """
     outputs = model([_network_batch(images, "lstm"), state], training=False)
-    return _image_batch(outputs[-2], images, "lstm"), outputs[-1]
+    restored = tf.clip_by_value(_image_batch(outputs[-2], images, "lstm"), 0.0, 1.0)
+    return restored, outputs[-1]
 
 
 def _network_batch(images, model_type):
@@ -65,14 +75,14 @@ def _network_batch(images, model_type):
 
 
 def _image_batch(finest, images, model_type):
-    """Inverse of `_network_batch` for the finest level, then cropped to `images` and clipped."""
+    """Inverse of `_network_batch` for the finest level, then cropped to `images`' size."""
     shape = tf.shape(images)
     finest = tf.cast(finest, tf.float32)
     if image_channels(model_type) == 1:
         finest = tf.transpose(
             tf.reshape(finest, [shape[0], shape[3], tf.shape(finest)[1], tf.shape(finest)[2]]),
             [0, 2, 3, 1])
-    return tf.clip_by_value(finest[:, :shape[1], :shape[2], :], 0.0, 1.0)
+    return finest[:, :shape[1], :shape[2], :]
 
 
 def _tile_weights(length, tile, overlap):
