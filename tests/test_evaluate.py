@@ -82,3 +82,149 @@ def test_what_train_py_writes_is_named_after_its_workdir():
     assert _display_name("checkpoints/lstm") == "lstm"
     assert _display_name("other/my_model.keras") == "my_model.keras"
     assert _display_name("model.keras") == "model.keras"
+
+
+# ---- the issue 11 cases: every input a user can give, each with its right value ----------------
+
+def _pair(root, name, blur, sharp):
+    from PIL import Image
+    for folder, image in (("blur", blur), ("sharp", sharp)):
+        os.makedirs(root / folder, exist_ok=True)
+        Image.fromarray(image).save(root / folder / name)
+
+
+def _toy(name, change):
+    from srn_tf.evaluate_lib import Restorer
+    calls = []
+
+    def restore(image, kernel):
+        calls.append(image.shape)
+        return change(image)
+    restorer = Restorer(name, restore, source="test")
+    restorer.calls = calls
+    return restorer
+
+
+def _strict_json(path):
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+    return json.loads(open(path).read(), parse_constant=refuse)
+
+
+def test_16_bit_pairs_scored_at_16_bits_and_saved_as_16_bit(tmp_path):
+    """BH-01 / NC 2: peak 65535; --save_images writes 16-bit results and a strip."""
+    from test_image_io import png16
+    from srn_tf.evaluate_lib import evaluate
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:96]
+    sharp = np.stack([x * 600, y * 900, (x + y) * 300], axis=-1).astype(np.uint16)
+    blur = np.clip(sharp.astype(np.int64) + rng.normal(0, 512, sharp.shape).round(), 0,
+                   65535).astype(np.uint16)
+    for folder, image in (("blur", blur), ("sharp", sharp)):
+        os.makedirs(tmp_path / "d" / folder)
+        png16(tmp_path / "d" / folder / "000001.png", image)
+    plus = _toy("plus", lambda image: image + 1)
+    summary = evaluate([plus], str(tmp_path / "d"), output_dir=str(tmp_path / "o"),
+                       save_images=True)
+    expected = 10 * np.log10(65535 ** 2 / np.mean((sharp.astype(float) - blur) ** 2))
+    assert summary["models"]["blurry"]["psnr"] == pytest.approx(expected, abs=1e-6)
+    assert summary["models"]["blurry"]["psnr"] == pytest.approx(42.19, abs=0.01)
+    saved = read_image(tmp_path / "o" / "images" / "plus" / "000001.png")
+    assert saved.dtype == np.uint16
+    np.testing.assert_array_equal(saved, blur + 1)
+    assert read_image(tmp_path / "o" / "strips" / "000001.png").shape[0] == 256
+
+
+def test_grey_pairs_stay_grey(tmp_path):
+    from srn_tf.evaluate_lib import evaluate
+    rng = np.random.default_rng(1)
+    sharp = rng.integers(0, 256, (24, 20), dtype=np.uint8)
+    blur = np.clip(sharp + rng.normal(0, 9, sharp.shape), 0, 255).astype(np.uint8)
+    _pair(tmp_path / "d", "g.png", blur, sharp)
+    plus = _toy("plus", lambda image: image)
+    summary = evaluate([plus], str(tmp_path / "d"), output_dir=str(tmp_path / "o"),
+                       save_images=True)
+    assert plus.calls == [(24, 20, 1)]
+    assert summary["models"]["plus"]["psnr"] == pytest.approx(independent_psnr(sharp, blur))
+    assert read_image(tmp_path / "o" / "images" / "plus" / "g.png").shape == (24, 20, 1)
+
+
+def test_infinite_psnr_keeps_every_image_and_the_ranking(tmp_path):
+    """BH-09: the case's two pairs; `exact` beats `offby1`, every mean covers both images."""
+    from srn_tf.evaluate_lib import evaluate, format_table
+    rng = np.random.default_rng(0)
+    black = np.zeros((64, 96, 3), np.uint8)
+    y, x = np.mgrid[0:64, 0:96]
+    scene = np.stack([(x * 2) % 256, (y * 3) % 256, ((x + y) * 2) % 256], -1).astype(np.uint8)
+    noisy = np.clip(scene + rng.normal(0, 8, scene.shape), 0, 255).astype(np.uint8)
+    _pair(tmp_path / "d", "frame_black.png", black, black)
+    _pair(tmp_path / "d", "frame_scene.png", noisy, scene)
+
+    def off_by_one(image):
+        out = image.copy()
+        if not out.any():
+            out[0, 0, 0] = 1
+        return out
+    summary = evaluate([_toy("exact", lambda i: i), _toy("offby1", off_by_one)],
+                       str(tmp_path / "d"), output_dir=str(tmp_path / "o"))
+    scene_psnr = independent_psnr(scene, noisy)
+    black_off = 10 * np.log10(255 ** 2 / (1 / black.size))
+    models = summary["models"]
+    assert models["exact"]["psnr"] == pytest.approx((100 + scene_psnr) / 2)
+    assert models["offby1"]["psnr"] == pytest.approx((black_off + scene_psnr) / 2)
+    assert models["exact"]["psnr"] > models["offby1"]["psnr"]
+    assert models["exact"]["psnr_images"] == 2 and models["exact"]["psnr_at_cap"] == 1
+    assert "2 images in every PSNR mean" in format_table(summary)
+    assert _strict_json(tmp_path / "o" / "summary.json")["models"]["exact"]["psnr_at_cap"] == 1
+
+
+def test_sizes_that_differ_are_refused_before_any_work(tmp_path):
+    """NC 4: named before a single image is restored; nothing written."""
+    from srn_tf.data import DataError
+    from srn_tf.evaluate_lib import evaluate
+    img = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
+    _pair(tmp_path / "d", "a.png", img, img[::-1])
+    _pair(tmp_path / "d", "b.png", img, img[:32])
+    toy = _toy("toy", lambda i: i)
+    with pytest.raises(DataError, match=r"b\.png \(64×96\) and .*b\.png \(32×96\) differ"):
+        evaluate([toy], str(tmp_path / "d"), output_dir=str(tmp_path / "o"))
+    assert toy.calls == [] and not (tmp_path / "o" / "results.csv").exists()
+
+
+def test_images_smaller_than_the_ssim_window_have_no_ssim(tmp_path):
+    """NC 5: the 7×5 pair: its PSNR, SSIM null in strict JSON, the table says so."""
+    from srn_tf.evaluate_lib import evaluate, format_table
+    img = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)[:5, :7]
+    _pair(tmp_path / "d", "a.png", img, img[:, :, ::-1].copy())
+    summary = evaluate([], str(tmp_path / "d"), output_dir=str(tmp_path / "o"))
+    blurry = _strict_json(tmp_path / "o" / "summary.json")["models"]["blurry"]
+    assert blurry["psnr"] == pytest.approx(independent_psnr(img[:, :, ::-1], img))
+    assert blurry["ssim"] is None and blurry["ssim_images"] == 0
+    assert "SSIM over 0 of them" in format_table(summary)
+
+
+@pytest.mark.slow
+def test_a_run_that_skipped_a_pair_exits_non_zero_with_strict_json(tmp_path):
+    """NC 11: the only pair's blurry image is unreadable: named, exit ≠ 0, no NaN written."""
+    rng = np.random.default_rng(0)
+    os.makedirs(tmp_path / "d" / "blur")
+    (tmp_path / "d" / "blur" / "a.png").write_bytes(rng.bytes(500))
+    _pair(tmp_path / "e", "a.png", np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16, 3), np.uint8))
+    os.rename(tmp_path / "e" / "sharp", tmp_path / "d" / "sharp")
+    result = run_script("evaluate.py", "--weights=blurry", f"--data={tmp_path / 'd'}",
+                        f"--output_dir={tmp_path / 'o'}")
+    assert result.returncode != 0
+    assert "a.png" in result.stderr and "skipped" in result.stderr
+    summary = _strict_json(tmp_path / "o" / "summary.json")
+    assert summary["images_evaluated"] == 0 and summary["models"]["blurry"]["psnr"] is None
+
+
+def test_training_held_out_figures_use_the_same_convention():
+    """train_lib.evaluate_images: the capped PSNR keeps a perfect image in the mean (not inf)."""
+    from srn_tf.train_lib import evaluate_images
+    model = build_srn("color")
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    noisy = np.clip(sharp + rng.normal(0, 8, sharp.shape), 0, 255).astype(np.uint8)
+    figures = evaluate_images(model, [(sharp, sharp), (noisy, sharp)])
+    assert figures["psnr_blurry"] == pytest.approx((100 + independent_psnr(sharp, noisy)) / 2)
