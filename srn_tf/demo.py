@@ -265,8 +265,12 @@ def serve(checkpoints_dir="checkpoints", host="127.0.0.1", port=7860,
     try:
         deblurrer = Deblurrer(checkpoints_dir, work_dir)
         app = build_app(deblurrer, max_upload_mb)
-        app.queue().launch(server_name=host, server_port=port, quiet=True, css=CSS,
-                           max_file_size=max_upload_mb * 2**20, prevent_thread_lock=True)
+        try:
+            app.queue().launch(server_name=host, server_port=port, quiet=True, css=CSS,
+                               max_file_size=max_upload_mb * 2**20, prevent_thread_lock=True)
+        except OSError as e:   # Gradio's words name its own settings, not this command's flags
+            raise OSError(f"cannot listen on {host}:{port}: the port is taken or the address is "
+                          "not one of this machine's; choose another --port or --host") from e
         found = len(deblurrer.weights_choices())
         print(f"srn-tf demo on http://{host}:{port} ({found} weights in {checkpoints_dir}; "
               f"uploads up to {max_upload_mb} MB; temporary files in {work_dir}). Ctrl-C stops it.",

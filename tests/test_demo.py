@@ -270,6 +270,10 @@ def test_page_in_chromium(server, browser, checkpoints, tmp_path):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 413
+    for outside in (checkpoints / "small.keras", photo_path):   # files it did not write: refused
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}gradio_api/file={outside}", timeout=10)
+        assert refused.value.code == 403
 
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
