@@ -33,6 +33,8 @@ def main(argv):
     if not FLAGS.weights:
         raise app.UsageError(deblur_lib.NO_WEIGHTS_HELP)
     try:
+        if not video.is_video(FLAGS.input):
+            deblur_lib.plan_outputs(FLAGS.input, FLAGS.output)   # refuse a bad --output first
         model = srn_tf.load_model(FLAGS.weights, FLAGS.model_type)
         if video.is_video(FLAGS.input):
             result = video.deblur_video(model, FLAGS.input, FLAGS.output, FLAGS.batch_size,
