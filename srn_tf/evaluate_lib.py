@@ -10,6 +10,7 @@ not defined), a per-image PSNR plot and, on request, the deblurred images (at th
 and one comparison strip per image.
 """
 
+import collections
 import csv
 import dataclasses
 import json
@@ -131,7 +132,12 @@ def true_kernel(pair):
 def check_sizes(pairs):
     """Refuses, before any work, pairs whose images differ in size (from the file headers, EXIF
     orientation applied): one DataError listing them all. Unreadable headers are left to the
-    decoding, which names and skips them."""
+    decoding, which names and skips them. Returns the pairs, those whose names clash (a.jpg and
+    a.png in one folder) named with their file extension (a.jpg, a.png), so no result overwrites
+    another."""
+    counts = collections.Counter(p.name for p in pairs)
+    pairs = [dataclasses.replace(p, name=p.name + os.path.splitext(p.blur)[1])
+             if counts[p.name] > 1 else p for p in pairs]
     problems = []
     for pair in pairs:
         sizes = image_size(pair.blur), image_size(pair.sharp)

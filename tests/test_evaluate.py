@@ -228,3 +228,16 @@ def test_training_held_out_figures_use_the_same_convention():
     noisy = np.clip(sharp + rng.normal(0, 8, sharp.shape), 0, 255).astype(np.uint8)
     figures = evaluate_images(model, [(sharp, sharp), (noisy, sharp)])
     assert figures["psnr_blurry"] == pytest.approx((100 + independent_psnr(sharp, noisy)) / 2)
+
+
+def test_pairs_sharing_a_stem_keep_separate_results(tmp_path):
+    """BH-02's kind in evaluate: blur/a.jpg and blur/a.png are two rows and two saved images."""
+    from srn_tf.evaluate_lib import evaluate
+    img = np.full((16, 16, 3), 100, np.uint8)
+    _pair(tmp_path / "d", "a.png", img, img)
+    _pair(tmp_path / "d", "a.bmp", img, img)
+    evaluate([_toy("toy", lambda i: i)], str(tmp_path / "d"), output_dir=str(tmp_path / "o"),
+             save_images=True)
+    rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
+    assert sorted({r["image"] for r in rows}) == ["a.bmp", "a.png"]
+    assert sorted(os.listdir(tmp_path / "o" / "images" / "toy")) == ["a.bmp.png", "a.png.png"]
