@@ -27,7 +27,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from srn_tf.image_io import write_png
+from srn_tf.image_io import ordinary_mode, write_png
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,7 @@ def materialise(directory=DEFAULT_DIR, seed=0, frames_per_photo=None):
     parent = os.path.dirname(os.path.abspath(directory))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".embedded-", dir=parent)
+    os.chmod(tmp, ordinary_mode(folder=True))   # not mkdtemp's 0700: it is renamed into place
     try:
         for split, photos in PHOTOS.items():
             for p, photo_name in enumerate(photos):

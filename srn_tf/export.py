@@ -37,6 +37,7 @@ import tempfile
 
 import tensorflow as tf
 
+from srn_tf.image_io import write_bytes
 from srn_tf.inference import (DEFAULT_OVERLAP, finest_level, from_unit_range,
                               restore_integer_batch, to_unit_range)
 from srn_tf.model import MODEL_TYPES, SIZE_MULTIPLE, as_levels, image_channels, model_type_of
@@ -223,17 +224,11 @@ def read_metadata(path):
 
 
 def _write_atomically(path, data):
-    """Writes bytes to `path` through a temporary file beside it, renamed into place."""
+    """Writes bytes to `path` (folders created) with `srn_tf.image_io.write_bytes`: through a
+    temporary file beside it, renamed into place, with an ordinary file's permissions."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".export-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_bytes(path, data)
     return path
 
 

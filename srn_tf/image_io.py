@@ -251,10 +251,12 @@ def encode_animated_png(decoded_frames, durations, loop, icc_profile=None):
     return buffer.getvalue()
 
 
-def _new_file_mode():
+def ordinary_mode(folder=False):
+    """The permission bits a plain open()/mkdir() gives under the current umask (0666 or 0777 less
+    umask): for files and folders made with tempfile (0600 / 0700) and renamed into place."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return (0o777 if folder else 0o666) & ~umask
 
 
 def write_bytes(path, payload):
@@ -262,7 +264,7 @@ def write_bytes(path, payload):
     place when complete, so a reader never sees a half-written file. The file gets the mode an
     ordinary write gives (0666 less umask), or the mode of the file it replaces."""
     folder = os.path.dirname(os.path.abspath(path))
-    mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else _new_file_mode()
+    mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else ordinary_mode()
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
     try:
         os.fchmod(fd, mode)

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from srn_tf.image_io import ordinary_mode
 from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
                               precision_policy, restore_with_state, to_unit_range)
 from srn_tf.model import LSTM_FILTERS, model_type_of, rebuild
@@ -209,6 +210,7 @@ def _mux_args(video, source, output):
 def _temporary_beside(path, tag):
     fd, tmp = tempfile.mkstemp(prefix=f".{tag}-", suffix=os.path.splitext(path)[1],
                                dir=os.path.dirname(os.path.abspath(path)))
+    os.fchmod(fd, ordinary_mode())   # not mkstemp's 0600: the video is renamed into place
     os.close(fd)
     return tmp
 

@@ -175,3 +175,17 @@ def test_16_bit_and_grey_alpha_write_round_trip(tmp_path):
                   RNG.integers(0, 256, (5, 6, 2), dtype=np.uint8)):
         write_png(str(tmp_path / "x.png"), array)
         np.testing.assert_array_equal(read_image(tmp_path / "x.png"), array)
+
+
+def test_other_atomic_writers_give_ordinary_permissions(tmp_path):
+    """Exports and videos are renamed into place from tempfile's 0600 files: not any more."""
+    from srn_tf import export, video
+    old = os.umask(0o022)
+    try:
+        export._write_atomically(str(tmp_path / "m.tflite"), b"model")
+        os.replace(video._temporary_beside(str(tmp_path / "clip.mp4"), "video"),
+                   tmp_path / "clip.mp4")
+    finally:
+        os.umask(old)
+    for name in ("m.tflite", "clip.mp4"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o644, name
