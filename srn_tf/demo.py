@@ -85,9 +85,10 @@ class Deblurrer:
         self.work_dir = work_dir
         self._lock = threading.Lock()
         self._loaded = (None, None)     # ((path, mtime), model)
-        self._traced = set()            # (path, mtime, precision) run at least once
+        self._traced = set()            # (choice, mtime, precision) run at least once
 
     def weights_choices(self):
+        """`find_weights` of the checkpoints folder; [] when it does not exist."""
         return find_weights(self.checkpoints_dir) if os.path.isdir(self.checkpoints_dir) else []
 
     def model(self, choice):
@@ -100,7 +101,7 @@ class Deblurrer:
             raise ValueError(no_weights_message(self.checkpoints_dir))
         if choice not in self.weights_choices():
             raise ValueError(f"no weights {choice} in {self.checkpoints_dir}; pick one of the list "
-                             "(reload the page after adding weights)")
+                             "(press ↻ rescan after adding weights)")
         path = os.path.join(self.checkpoints_dir, choice)
         key = (path, os.path.getmtime(path))
         with self._lock:
