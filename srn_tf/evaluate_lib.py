@@ -315,7 +315,8 @@ def _write_outputs(output_dir, rows, summary):
 
 
 def plot_psnr(rows, path):
-    """Scatter of each model's per-image PSNR against the blurry input's, with y = x."""
+    """Scatter of each model's per-image PSNR against the blurry input's, with y = x (PSNR at
+    the 100 dB cap where an image is restored exactly)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -329,7 +330,8 @@ def plot_psnr(rows, path):
         ax.plot([low, high], [low, high], "k--", lw=0.8, label="= blurry")
     ax.set_xlabel("blurry input PSNR (dB)")
     ax.set_ylabel("model PSNR (dB)")
-    ax.legend(fontsize=8)
+    if blurry:   # an empty legend is a matplotlib warning on the console
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
