@@ -5,8 +5,9 @@ as uint8 or uint16 arrays H×W×C:
 
   * C = 1 grey (modes 1, L, I;16), 2 grey + alpha (LA, PA), 3 RGB, 4 RGB + alpha (RGBA, and a
     palette image with transparency); a palette image without transparency is RGB;
-  * 16-bit PNGs (grey, grey + alpha, RGB, RGBA) and 16-bit grey TIFFs stay uint16 (Pillow holds
-    16-bit colour in 8 bits, so their pixels come from TensorFlow's PNG decoder); all else uint8;
+  * 16-bit PNGs and TIFFs (grey, grey + alpha, RGB, RGBA) stay uint16 (Pillow holds 16-bit
+    colour in 8 bits, so those pixels come from TensorFlow's PNG decoder and tifffile); all else
+    uint8;
   * the EXIF orientation is applied (the picture turned as a viewer turns it);
   * an embedded ICC profile is kept (returned with the pixels, and `write_png` attaches it to the
     result), so a viewer shows the result in the colours of the input; CMYK (e.g. CMYK JPEGs) is
@@ -106,9 +107,19 @@ def _pixels(frame):
     return (array[:, :, None] if array.ndim == 2 else array), icc
 
 
-def _png_bit_depth(data):
-    # PNG signature (8 bytes), IHDR length + type (8), width, height (8), then the bit depth.
-    return data[24] if data[:8] == _PNG_SIGNATURE and len(data) > 24 else None
+def _deep_colour(image, data):
+    """The uint16 H×W×C pixels of a 16-bit colour (or grey + alpha) PNG or TIFF, which Pillow
+    would reduce to 8 bits; None for every other file."""
+    if image.mode.startswith("I;16"):
+        return None                       # 16-bit grey: Pillow keeps it
+    if image.format == "PNG" and data[:8] == _PNG_SIGNATURE and data[24] == 16:
+        # (IHDR's bit depth: after the signature, IHDR's length and type, width and height)
+        return tf.io.decode_png(data, dtype=tf.uint16).numpy()
+    if image.format == "TIFF" and max(image.tag_v2.get(258, (8,)) or (8,)) == 16:
+        import tifffile                   # a scikit-image dependency
+        pixels = tifffile.imread(io.BytesIO(data), key=0)
+        return pixels[:, :, None] if pixels.ndim == 2 else pixels
+    return None
 
 
 def decode(data, name="image"):
@@ -121,9 +132,10 @@ def decode(data, name="image"):
         with Image.open(io.BytesIO(data)) as image:
             orientation = _orientation(image)
             count = getattr(image, "n_frames", 1)
-            if count > 1 and _png_bit_depth(data) == 16:
-                raise ValueError("16-bit animated PNGs are not supported; save its frames as "
-                                 "16-bit PNGs")
+            deep = _deep_colour(image, data)
+            if count > 1 and deep is not None:
+                raise ValueError(f"16-bit files of several frames ({count}) are not supported; "
+                                 "save each frame as a 16-bit PNG")
             frames, durations, icc = [], [], None
             for index in range(count):
                 image.seek(index)
@@ -132,8 +144,8 @@ def decode(data, name="image"):
                 frames.append(pixels)
                 durations.append(image.info.get("duration", 100))
             loop = image.info.get("loop", 0)
-        if _png_bit_depth(data) == 16:    # Pillow keeps only grey at 16 bits
-            frames = [tf.io.decode_png(data, dtype=tf.uint16).numpy()]
+        if deep is not None:
+            frames = [deep]
         channels = max(f.shape[2] for f in frames)
         if channels in (2, 4) and any(f.shape[2] != channels for f in frames):   # alpha in some
             frames = [f if f.shape[2] == channels else np.concatenate(

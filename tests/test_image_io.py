@@ -70,7 +70,7 @@ def pil_case(tmp_path, mode, fmt="PNG"):
 @pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("LA", "PNG"), ("RGB", "PNG"),
                                       ("RGBA", "PNG"), ("P", "PNG"), ("1", "PNG"),
                                       ("CMYK", "JPEG"), ("RGB", "BMP"), ("RGB", "TIFF"),
-                                      ("RGBA", "WEBP"), ("L", "TIFF")])
+                                      ("RGBA", "WEBP"), ("L", "TIFF"), ("P", "GIF"), ("RGB", "JPEG")])
 def test_each_mode_eagerly_and_in_tf_data(tmp_path, mode, fmt):
     path, expected = pil_case(tmp_path, mode, fmt)
     got = read_image(path)
@@ -92,6 +92,18 @@ def test_16_bit_png_keeps_its_depth(tmp_path, channels):
     assert got.dtype == np.uint16
     np.testing.assert_array_equal(got, array)
     np.testing.assert_array_equal(in_tf_data(tmp_path / "x.png"), rgb8(array))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16_bit_colour_tiff_keeps_its_depth(tmp_path, channels):
+    import tifffile
+    array = RNG.integers(0, 65536, (9, 7, channels), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "x.tif", array, photometric="rgb",
+                     extrasamples=["unassalpha"] if channels == 4 else None)
+    got = read_image(tmp_path / "x.tif")
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, array)
+    np.testing.assert_array_equal(in_tf_data(tmp_path / "x.tif"), rgb8(array))
 
 
 def test_16_bit_grey_tiff(tmp_path):
