@@ -103,6 +103,24 @@ def deblur_file(restore, model_type, source, target):
     return len(frames)
 
 
+def tile_progress_bar():
+    """A `progress(done, total)` callback for `srn_tf.deblur` that shows a tqdm bar of the tiles
+    of one image while it is deblurred in more than one tile (and nothing otherwise)."""
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if total < 2:
+            return
+        if bar is None:
+            bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+            bar = None
+    return progress
+
+
 def deblur_files(model, input_path, output, temporal_state=False, **options):
     """Deblurs every image of `input_path` (file or folder) into PNGs (see `plan_outputs`).
 
@@ -113,6 +131,8 @@ def deblur_files(model, input_path, output, temporal_state=False, **options):
     reported by path and skipped; the others are done.
     Returns (written output paths, skipped input paths).
     """
+    if not temporal_state:   # a second bar, tiles done / total, for images deblurred in tiles
+        options = {"progress": tile_progress_bar(), **options}
     restore = frame_restorer(model, temporal_state, **options)
     model_type = model_type_of(model)
     plan = plan_outputs(input_path, output)

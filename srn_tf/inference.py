@@ -6,8 +6,11 @@ model as a compiled `tf.function` (traced once, for any size), keeps the finest 
 same graph as the SavedModel export's, so both give bit-identical results.
 
 Images larger than a memory budget are processed in overlapping tiles blended with weights that
-sum to one (`restore_tiled`), so memory stays bounded at any size; options run the network in
-bfloat16 or compile it with XLA.
+sum to one, so memory stays bounded at any size: `deblur` runs one compiled per-tile graph from a
+Python loop (`blend_tiles`) that writes finished pixels straight into the result (the image's
+dtype) and keeps float32 partial sums only where tiles overlap; the SavedModel export runs the
+same blend inside its graph (`restore_tiled`). Options run the network in bfloat16 or compile it
+with XLA.
 """
 
 import weakref
@@ -240,11 +243,13 @@ def _inference_model(model, precision):
 
 
 def compiled_restore(model, dtype=tf.uint8, precision="float32", jit_compile=False):
-    """`restore_integer_batch` of `model` as a graph f(images, tile_size, overlap).
+    """`restore_batch` of `model` for integer images, as a graph f(images) → restored.
 
-    Traced once per (model, dtype, precision, jit_compile): H, W, the tile size and the overlap
-    are dynamic, so every image and tiling reuses one graph, the export's too (with static shapes
-    oneDNN may pick other kernels, which would move results by a grey level here and there).
+    images: uint8/uint16 [N, h, w, C] (one tile) → float32 [N, h, w, C] in [0, 1] (÷ the dtype's
+    max value, then the network, as `restore_integer_batch` computes each tile).
+    Traced once per (model, dtype, precision, jit_compile): N, h and w are dynamic, so every tile
+    and image reuses one graph, as the export's does (with static shapes oneDNN may pick other
+    kernels, which would move results by a grey level here and there).
     """
     functions = _compiled.setdefault(model, {})
     key = (tf.as_dtype(dtype), precision, bool(jit_compile))
@@ -257,13 +262,68 @@ def compiled_restore(model, dtype=tf.uint8, precision="float32", jit_compile=Fal
         if jit_compile:   # XLA needs static shapes: compile the network, once per tile shape
             forward = tf.function(forward, jit_compile=True, reduce_retracing=True,
                                   autograph=False)
-        def restore(images, tile_size, overlap):
-            return restore_integer_batch(forward, images, model_type, tile_size, overlap)
+        def restore(images):
+            return restore_batch(forward, to_unit_range(images), model_type)
 
         functions[key] = tf.function(restore, autograph=False, input_signature=[
-            tf.TensorSpec([None, None, None, None], key[0]), tf.TensorSpec([2], tf.int32),
-            tf.TensorSpec([], tf.int32)])
+            tf.TensorSpec([None, None, None, None], key[0])])
     return functions[key]
+
+
+def blend_tiles(restore, images, tile_size, overlap, progress=None):
+    """`restore_integer_batch`'s tiled blend, run tile by tile from Python with bounded memory.
+
+    Args:
+      restore: f(uint tile [N, h, w, C]) → float32 [N, h, w, C] in [0, 1] (`compiled_restore`).
+      images: uint8/uint16 array [N, H, W, C].
+      tile_size: (height, width), multiples of 16; 0 or more than the image: one tile that way.
+      overlap: pixels shared by neighbouring tiles.
+      progress: None or f(tiles done, tiles in all), called after each tile.
+    Returns the restored images, same dtype and shape: bit-identical to `restore_integer_batch`
+    (the same weights from `_tile_weights`, each pixel's contributions summed in the same tile
+    order from zero, then × max value and truncated). Tiles are visited row by row; a pixel is
+    converted to the output dtype as soon as no later tile covers it, so besides the input and the
+    output only one tile's float32 block, the overlap with the previous tile in its row and the
+    overlap with the next row of tiles (a few hundred rows × W) are held.
+    """
+    count, height, width, channels = images.shape
+    spans_y = _tile_spans(height, tile_size[0], overlap)
+    spans_x = _tile_spans(width, tile_size[1], overlap)
+    total, done = len(spans_y) * len(spans_x), 0
+    scale = np.float32(np.iinfo(images.dtype).max)
+    output = np.empty_like(images)
+    carry = np.zeros((count, 0, width, channels), np.float32)   # rows [y0, previous row's end)
+    for i, (y0, y1, weight_y) in enumerate(spans_y):
+        final_y = spans_y[i + 1][0] if i + 1 < len(spans_y) else y1   # later rows start here
+        next_carry = np.zeros((count, y1 - final_y, width, channels), np.float32)
+        left = np.zeros((count, y1 - y0, 0, channels), np.float32)    # columns [x0, previous end)
+        for j, (x0, x1, weight_x) in enumerate(spans_x):
+            final_x = spans_x[j + 1][0] if j + 1 < len(spans_x) else x1
+            block = np.zeros((count, y1 - y0, x1 - x0, channels), np.float32)
+            block[:, :carry.shape[1]] = carry[:, :, x0:x1]
+            block[:, :, :left.shape[2]] = left
+            weight = weight_y[:, None] * weight_x[None, :]
+            block += restore(images[:, y0:y1, x0:x1]) * weight[None, :, :, None]
+            output[:, y0:final_y, x0:final_x] = (
+                block[:, :final_y - y0, :final_x - x0] * scale).astype(images.dtype)
+            next_carry[:, :, x0:final_x] = block[:, final_y - y0:, :final_x - x0]
+            left = block[:, :, final_x - x0:]
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        carry = next_carry
+    return output
+
+
+def _tile_spans(length, tile, overlap):
+    """[(start, end, weights float32 [end − start])] of the tiles along one axis of `length`
+    pixels: `_tile_weights` over the padded extent, cut to the image (see `restore_tiled`)."""
+    whole = _padded(length)
+    tile = min(tile, whole) if tile > 0 else whole
+    starts, weights = (t.numpy() for t in _tile_weights(tf.constant(whole), tf.constant(tile),
+                                                          tf.constant(overlap)))
+    return [(int(s), min(int(s) + tile, length), w[s:min(s + tile, length)])
+            for s, w in zip(starts, weights)]
 def check_image(image):
     """Checks an image array; returns it as H×W×C with C in 1..4 (uint8 or uint16).
 
@@ -283,11 +343,11 @@ def check_image(image):
 
 
 def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision="float32",
-                 jit_compile=False, memory_budget=DEFAULT_MEMORY_BUDGET):
+                 jit_compile=False, memory_budget=DEFAULT_MEMORY_BUDGET, progress=None):
     """Deblurs a batch of same-size images: uint8/uint16 [N, H, W, C] → same dtype and shape.
 
     C is 3 (or 1 for gray/lstm models). Options as in `deblur`; the memory budget is shared by the
-    batch. One call of the compiled graph.
+    batch. One call of the compiled graph per tile (`blend_tiles`).
     """
     images = np.asarray(images)
     if tile is None:
@@ -298,8 +358,8 @@ def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision
     if any(t % SIZE_MULTIPLE for t in tile_size):
         raise ValueError(f"tile sizes must be multiples of {SIZE_MULTIPLE}, got {tile_size}")
     restore = compiled_restore(model, images.dtype, precision, jit_compile)
-    return restore(tf.constant(images), tf.constant(tile_size, tf.int32),
-                   tf.constant(overlap, tf.int32)).numpy()
+    return blend_tiles(lambda tile: restore(tf.constant(tile)).numpy(), images, tile_size,
+                       overlap, progress)
 
 
 def deblur(model, image, **options):
@@ -319,6 +379,8 @@ def deblur(model, image, **options):
           the ConvLSTM and the output stay float32).
         jit_compile: compile the network with XLA.
         memory_budget: bytes of activations allowed when `tile` is None (default: a 720p image's).
+        progress: None, or a callable progress(done, total) called after each tile with the
+          tiles deblurred so far and in all (ints; total is 1 for an image that runs whole).
     Returns:
       The deblurred image: same dtype and shape as `image` (alpha, if any, as it was).
     """

@@ -96,7 +96,7 @@ def test_bad_images_are_refused(color_model):
     with pytest.raises(ValueError, match="uint8 or uint16"):
         deblur(color_model, np.zeros((8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="shape"):
-        deblur(color_model, np.zeros((8, 8, 2), np.uint8))
+        deblur(color_model, np.zeros((8, 8, 5), np.uint8))
     with pytest.raises(ValueError, match="shape"):
         deblur(color_model, np.zeros((0, 8, 3), np.uint8))
 
@@ -200,3 +200,66 @@ def test_bfloat16_runs_close_to_float32(identity_like):
     assert ours.shape == image.shape and diff.mean() < 1.0 and diff.max() <= 8
     with pytest.raises(ValueError, match="precision"):
         deblur(identity_like, image, precision="float16")
+
+
+# ---- tiles from Python: memory flat in image size, results as the in-graph blend ----------
+
+def in_graph_tiled(model, images, tile_size, overlap):
+    """The tiled blend as one graph (a while loop over tiles; the SavedModel's `--tile`), traced
+    with dynamic shapes as the SavedModel's is."""
+    import tensorflow as tf
+    from srn_tf.inference import restore_integer_batch
+    blend = tf.function(lambda x, size, overlap: restore_integer_batch(model, x, "color", size,
+                                                                        overlap),
+                        input_signature=[tf.TensorSpec([None] * 4, images.dtype),
+                                         tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.int32)])
+    return blend(tf.constant(images), tf.constant(tile_size), tf.constant(overlap)).numpy()
+
+
+@pytest.mark.parametrize("shape,tile,overlap", [
+    ((200, 300), (64, 96), 32),     # 6 × 5 tiles: rows and columns carried over
+    ((100, 170), (48, 80), 32),     # last tiles flush with the end, three deep in overlap
+    ((90, 60), (208, 32), 16),      # one row of tiles (tile taller than the image)
+])
+def test_tiles_from_python_equal_the_in_graph_blend(identity_like, shape, tile, overlap):
+    image = photo(*shape)
+    ours = deblur(identity_like, image, tile=tile, overlap=overlap)
+    np.testing.assert_array_equal(ours, in_graph_tiled(identity_like, image[None], tile,
+                                                       overlap)[0])
+
+
+def test_tiles_from_python_equal_the_in_graph_blend_uint16_batch(identity_like):
+    from srn_tf.inference import deblur_batch
+    images = np.stack([photo(80, 112), photo(80, 112)[::-1, ::-1]]).astype(np.uint16) * 257
+    np.testing.assert_array_equal(deblur_batch(identity_like, images, tile=48, overlap=16),
+                                  in_graph_tiled(identity_like, images, (48, 48), 16))
+
+
+@pytest.mark.slow
+def test_large_image_small_tiles_close_to_whole(identity_like):
+    image = photo(260, 400)
+    whole = deblur(identity_like, image, tile=0)
+    tiled = deblur(identity_like, image, tile=(96, 128), overlap=64)
+    assert (np.abs(tiled.astype(int) - whole) > 1).mean() <= 0.001
+
+
+def test_progress_counts_the_tiles(identity_like):
+    calls = []
+    deblur(identity_like, photo(100, 170), tile=(48, 80), overlap=32,
+           progress=lambda done, total: calls.append((done, total)))
+    # along 112 padded rows: starts 0, 16, 32, 48, 64 (step 16, last flush); along 176: 0, 48, 96
+    assert calls == [(k, 15) for k in range(1, 16)]
+    calls.clear()
+    deblur(identity_like, photo(40, 50), progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 1)]
+
+
+def test_deblur_command_shows_tiles_done(capsys):
+    from srn_tf.deblur_lib import tile_progress_bar
+    progress = tile_progress_bar()
+    progress(1, 1)                                  # an image that runs whole: no bar
+    assert "tiles" not in capsys.readouterr().err
+    for done in (1, 2):
+        progress(done, 3)
+    shown = capsys.readouterr().err
+    assert "tiles" in shown and "/3 " in shown   # tiles done / 3
