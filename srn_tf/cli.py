@@ -21,11 +21,10 @@ Commands: a script runs its absl `main` through `run`:
     TF1 checkpoint import);
   * the project's known failures as ONE line `error: <message>` on stderr and exit status 1, no
     traceback: CheckpointError, DataError, ImageReadError, TrainingError, VideoError (their
-    messages say what
-    was wrong, which file and what to do), OSError (`describe_os_error`: a full disk, a denied
-    permission, a missing folder, named by path) and TensorFlow's "No space left on device"
-    OpErrors. Any other exception is a bug and keeps its traceback; `--verbose` shows the
-    traceback of known failures too.
+    messages say what was wrong, which file and what to do), OSError (`describe_os_error`: a
+    full disk, a denied permission, a missing folder, named by path) and TensorFlow's "No space
+    left on device" OpErrors. Any other exception is a bug and keeps its traceback; `--verbose`
+    shows the traceback of known failures too.
 
 `error_message(exc)` is that line's text (without "error: "), or None for an exception that is not
 a known failure: other front ends (the demo) use it to report failures with the same words.
@@ -34,6 +33,7 @@ a known failure: other front ends (the demo) use it to report failures with the 
 import errno
 import logging
 import os
+import re
 import sys
 import tempfile
 
@@ -85,11 +85,10 @@ def quiet_tensorflow_import():
 
 def describe_os_error(exc):
     """One sentence for an OSError: what happened, to which path, what to do."""
-    path = exc.filename if exc.filename is not None else None
-    where = f" {path}" if path else ""
+    where = f" {exc.filename}" if exc.filename else ""
     if exc.errno == errno.ENOSPC:
         return (f"no space left on device while writing{where}: free some space or write to "
-                "another disk; nothing was half-written in its place")
+                "another disk")
     if exc.errno == errno.EDQUOT:
         return f"disk quota exceeded while writing{where}: free some space or write elsewhere"
     if exc.errno in (errno.EACCES, errno.EPERM):
@@ -129,7 +128,9 @@ def error_message(exc):
     if isinstance(exc, OSError):
         return describe_os_error(exc)
     if _disk_full_op_error(exc):
-        return f"no space left on device: {exc.message}; free some space or write elsewhere"
+        path = re.search(r"(/[^\s;]+?)(\.tempstate\d+)?(;|\s|$)", exc.message)
+        where = f" while writing {path.group(1)}" if path else ""
+        return f"no space left on device{where}: free some space or write to another disk"
     return None
 
 

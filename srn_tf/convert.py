@@ -44,22 +44,56 @@ def tf1_name_map(model):
     return {v.path: tf1_name(v.path) for v in model.weights}
 
 
+def state_file_checkpoint(folder):
+    """The file name of the latest checkpoint named in `folder`'s `checkpoint` state file, or None.
+
+    The state file is TensorFlow's text proto (`model_checkpoint_path: "…"`). It is read here
+    rather than with tf.train.get_checkpoint_state so that one written on another system reads
+    the same: a UTF-8 byte-order mark, CRLF line ends, and absolute paths of the machine that
+    wrote it, with `/` or `\\` (escaped as `\\\\`) separators: only the last component is used,
+    looked up in `folder`.
+    """
+    path = os.path.join(folder, "checkpoint")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        found = re.search(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"', f.read(),
+                          re.MULTILINE)
+    if not found or not found.group(1):
+        return None
+    return re.split(r"[\\/]+", found.group(1).replace("\\\\", "\\"))[-1] or None
+
+
+def check_weights_exist(path):
+    """Raises CheckpointError, pointing to checkpoints/README.md, when `path` (a file, folder or
+    checkpoint prefix) does not exist or is an empty folder: no weights were put there yet."""
+    path = os.fspath(path)
+    if os.path.exists(path + ".index") or (os.path.exists(path) and not (
+            os.path.isdir(path) and not os.listdir(path))):
+        return
+    state = "does not exist" if not os.path.exists(path) else "is an empty folder"
+    raise CheckpointError(
+        f"{path} {state}: no weights there yet. Get the original release's models as "
+        f"{WEIGHTS_HELP} explains (unpacked so that e.g. checkpoints/lstm/checkpoint exists), "
+        "or train one with `python train.py` and pass the model.keras it writes")
+
+
 def resolve_checkpoint_prefix(path):
     """A checkpoint prefix from a prefix or from a folder holding a `checkpoint` state file.
 
     Raises CheckpointError when there is none.
     """
     path = os.fspath(path)
+    check_weights_exist(path)
     if os.path.isdir(path):
-        state = tf.train.get_checkpoint_state(path)
-        if state is None or not state.model_checkpoint_path:
+        name = state_file_checkpoint(path)
+        if name is None:
             raise CheckpointError(
                 f"{path} is a folder but holds no TF checkpoint state file ('checkpoint'); expected "
                 "the release's layout (checkpoint, deblur.model-523000.index, "
                 "deblur.model-523000.data-00000-of-00001) or pass the prefix "
                 "(…/deblur.model-523000) itself")
-        # The state file may hold absolute paths of the machine that wrote it: look in `path`.
-        path = os.path.join(path, os.path.basename(state.model_checkpoint_path))
+        path = os.path.join(path, name)
     if not os.path.exists(path + ".index"):
         raise CheckpointError(
             f"no TF checkpoint at {path}: {path}.index does not exist. Pass a prefix such as "
@@ -212,12 +246,7 @@ def load_model(weights, model_type=None):
         model = build_srn(model_type)
         load_tf1_checkpoint(model, weights)
         return model
-    if not os.path.exists(weights) or (os.path.isdir(weights) and not os.listdir(weights)):
-        state = "does not exist" if not os.path.exists(weights) else "is an empty folder"
-        raise CheckpointError(
-            f"{weights} {state}: no weights there yet. Get the original release's models as "
-            f"{WEIGHTS_HELP} explains (unpacked so that e.g. checkpoints/lstm/checkpoint "
-            "exists), or train one with `python train.py` and pass the model.keras it writes")
+    check_weights_exist(weights)
     raise CheckpointError(
         f"cannot load weights from {weights}: expected a .keras file, or an original release "
         "checkpoint (a folder with a 'checkpoint' file, or a prefix such as "

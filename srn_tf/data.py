@@ -95,10 +95,12 @@ def data_list_pairs(list_path, root=None):
     """Pairs of a release-style data list: lines `sharp_path blur_path`, relative to `root`.
 
     `root` defaults to the list file's folder. Blank lines and lines starting with # are skipped.
+    Lists written on other systems read the same: UTF-8 with or without a byte-order mark, LF or
+    CRLF line ends, `/` or `\\` between folder names.
     """
     root = os.path.dirname(os.path.abspath(list_path)) if root is None else root
     pairs, problems = [], []
-    with open(list_path) as f:
+    with open(list_path, encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
             fields = line.split()
             if not fields or fields[0].startswith("#"):
@@ -107,11 +109,11 @@ def data_list_pairs(list_path, root=None):
                 problems.append(f"{list_path}:{number}: expected 'sharp_path blur_path', got "
                                 f"{line.strip()!r}")
                 continue
-            sharp, blur = (os.path.join(root, p) for p in fields)
+            sharp, blur = (os.path.join(root, p.replace("\\", "/")) for p in fields)
             missing = [p for p in (sharp, blur) if not os.path.isfile(p)]
             problems += [f"{list_path}:{number}: {p} does not exist" for p in missing]
             if not missing:
-                pairs.append(Pair(blur, sharp, os.path.splitext(fields[1])[0]))
+                pairs.append(Pair(blur, sharp, os.path.splitext(fields[1].replace("\\", "/"))[0]))
     if problems:
         _fail(f"data list {list_path} has bad lines", problems,
               f"Paths are relative to {root}; each line is 'sharp_path blur_path'.")

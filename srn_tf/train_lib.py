@@ -219,16 +219,24 @@ def _num_pairs(config):
 
 
 def _eval_examples(config, count):
-    """Up to `count` held-out (blur, sharp) uint8 pairs: the test split where the source has one."""
+    """Up to `count` held-out (blur, sharp) uint8 pairs: the test split where the source has one.
+
+    Raises DataError naming the file when one of them cannot be decoded.
+    """
+    split = "test"
     try:
-        ds = data.make_eval_dataset(config.data, split="test", blur_key=config.blur_key,
+        ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
     except (data.DataError, ValueError):
         log.warning("the data source has no test split: evaluating on training images, which is "
                     "not a held-out figure")
-        ds = data.make_eval_dataset(config.data, split=config.split, blur_key=config.blur_key,
+        split = config.split
+        ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
-    return [(e["blur"].numpy(), e["sharp"].numpy()) for e in ds.take(count)]
+    is_tfds = config.data and config.data.startswith(data.TFDS_PREFIX)
+    pairs = None if is_tfds else data.resolve_pairs(config.data, split, config.blur_key)[:count]
+    with data.naming_unreadable_files(pairs):
+        return [(e["blur"].numpy(), e["sharp"].numpy()) for e in ds.take(count)]
 
 
 def _initialise(model, path):
@@ -301,16 +309,16 @@ def train_and_evaluate(config):
         optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, workdir, max_to_keep=3)
-    os.makedirs(workdir, exist_ok=True)
-    if chief:
-        with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-            json.dump(dataclasses.asdict(config), f, indent=1)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         log.info("resumed from %s", manager.latest_checkpoint)
     elif config.init_from:
-        _initialise(model, config.init_from)
+        _initialise(model, config.init_from)   # a bad file fails before the workdir is written
         log.info("initialised from %s", config.init_from)
+    os.makedirs(workdir, exist_ok=True)
+    if chief:
+        with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+            json.dump(dataclasses.asdict(config), f, indent=1)
     start_step = int(optimizer.iterations.numpy())
 
     def dataset_fn(context):

@@ -88,6 +88,9 @@ def test_checkpoint_of_another_network(tmp_path):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         detect_model_type(str(tmp_path / "deblur.model-523000"))
+    with pytest.raises(CheckpointError, match="is an empty folder: no weights there yet"):
+        load_tf1_checkpoint(build_srn("color"), str(tmp_path))
+    (tmp_path / "notes.txt").write_text("no checkpoint here")
     with pytest.raises(CheckpointError, match="holds no TF checkpoint state file"):
         load_tf1_checkpoint(build_srn("color"), str(tmp_path))
 

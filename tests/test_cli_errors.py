@@ -1,0 +1,203 @@
+"""Every failure is one message and nothing is half-done (issue 11, kind 5), and the commands' own
+console output (kind 6, NC 13). Inputs are made here, after the cases in ../shared/cases."""
+
+import errno
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from conftest import ROOT
+from srn_tf import cli, data, train_lib
+from srn_tf.convert import CheckpointError, load_model, resolve_checkpoint_prefix
+from srn_tf.model import build_srn
+
+TF_STARTUP = ("oneDNN", "cuda", "cuInit", "cpu_feature_guard", "absl::InitializeLog", "E0000",
+              "I0000", "W0000")
+
+
+def run_command(*args, cwd=ROOT):
+    """`python <args>` as a user runs it: no TF_CPP_MIN_LOG_LEVEL of ours in the environment."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = ROOT
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def one_error_line(result, *fragments):
+    """Asserts exit 1 and a stderr that is exactly one 'error: …' line holding `fragments`."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def write_pairs(root, count=2, size=(48, 64)):
+    rng = np.random.default_rng(0)
+    for key in ("blur", "sharp"):
+        os.makedirs(os.path.join(root, key), exist_ok=True)
+    for i in range(count):
+        for key in ("blur", "sharp"):
+            image = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+            Image.fromarray(image).save(os.path.join(root, key, f"{i}.png"))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def keras_files(tmp_path_factory):
+    """(good, truncated) .keras files: BH-10's interrupted download keeps the first bytes."""
+    folder = tmp_path_factory.mktemp("keras")
+    good, truncated = str(folder / "good.keras"), str(folder / "trunc.keras")
+    build_srn("color").save(good)
+    with open(good, "rb") as f:
+        head = f.read(os.path.getsize(good) // 5)
+    with open(truncated, "wb") as f:
+        f.write(head)
+    return good, truncated
+
+
+def test_truncated_keras_file_is_named_as_such(keras_files, tmp_path):
+    _, truncated = keras_files
+    with pytest.raises(CheckpointError, match=r"trunc\.keras is not a complete \.keras file "
+                       r"\(truncated download or copy\?\): not a zip archive"):
+        load_model(truncated)
+    # A zip whose weights member is damaged (bytes flipped inside it): its CRC says so.
+    good, _ = keras_files
+    damaged = str(tmp_path / "damaged.keras")
+    with zipfile.ZipFile(good) as archive:
+        info = archive.getinfo("model.weights.h5")
+        offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + 4096
+    with open(good, "rb") as f:
+        raw = bytearray(f.read())
+    raw[offset:offset + 64] = bytes(255 - b for b in raw[offset:offset + 64])
+    with open(damaged, "wb") as f:
+        f.write(raw)
+    with pytest.raises(CheckpointError, match="member model.weights.h5 is corrupt"):
+        load_model(damaged)
+
+
+@pytest.mark.slow
+def test_every_command_says_one_line_without_tensorflow_noise(keras_files, tmp_path):
+    """BH-10 (a truncated .keras) and NC 3 (convert/export of a missing checkpoint) from every
+    command that loads weights; NC 10 (a failed training run leaves no workdir); NC 13 (no
+    TensorFlow start-up lines, no cuInit "error", no runpy warning)."""
+    _, truncated = keras_files
+    image = str(tmp_path / "in.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+    pairs = write_pairs(tmp_path / "pairs")
+    complete = "is not a complete .keras file"
+    one_error_line(run_command("deblur.py", f"--input={image}", f"--output={tmp_path / 'o'}",
+                               f"--weights={truncated}"), complete)
+    one_error_line(run_command("evaluate.py", f"--weights={truncated}", f"--data={pairs}",
+                               f"--output_dir={tmp_path / 'ev'}"), complete)
+    workdir = tmp_path / "run"
+    one_error_line(run_command("train.py", f"--data={pairs}", "--crop_size=32", "--batch_size=2",
+                               "--train_steps=2", f"--init_from={truncated}",
+                               f"--workdir={workdir}", "--noexport_saved_model"), complete)
+    assert not workdir.exists()                  # NC 10: the corrected command is not refused
+    one_error_line(run_command("-m", "srn_tf.convert", f"--tf1_checkpoint={tmp_path / 'nope'}",
+                               f"--output={tmp_path / 'x.keras'}"), "nope does not exist",
+                   "checkpoints/README.md")
+    one_error_line(run_command("-m", "srn_tf.export", f"--weights={tmp_path / 'nope.keras'}",
+                               f"--output={tmp_path / 'exp'}"), "no such .keras file")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+def test_deblur_output_is_the_project_own(keras_files, tmp_path):
+    """NC 13: a successful deblur prints its result and a progress bar, no TensorFlow lines;
+    --verbose lets them through."""
+    good, _ = keras_files
+    image = str(tmp_path / "in.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+    result = run_command("deblur.py", f"--input={image}", f"--output={tmp_path / 'o'}",
+                         f"--weights={good}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not [word for word in TF_STARTUP if word in result.stderr], result.stderr
+    verbose = run_command("deblur.py", f"--input={image}", f"--output={tmp_path / 'o2'}",
+                          f"--weights={good}", "--verbose")
+    assert verbose.returncode == 0 and "I0000" in verbose.stderr
+
+
+def test_training_that_fails_before_its_first_step_leaves_the_workdir_alone(keras_files,
+                                                                           tmp_path):
+    # NC 10, in-process: an --init_from that cannot be loaded.
+    _, truncated = keras_files
+    pairs = write_pairs(tmp_path / "pairs")
+    config = train_lib.TrainConfig(data=pairs, workdir=str(tmp_path / "run"), batch_size=2,
+                                   crop_size=32, train_steps=2, eval_images=1,
+                                   init_from=truncated, export_saved_model=False)
+    with pytest.raises(CheckpointError, match="not a complete .keras file"):
+        train_lib.train_and_evaluate(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_truncated_held_out_image_is_named(tmp_path):
+    # NC 6: the blurry image of the only pair is a truncated PNG (its first 300 bytes).
+    pairs = write_pairs(tmp_path / "ptrunc", count=1)
+    path = os.path.join(pairs, "blur", "0.png")
+    with open(os.path.join(pairs, "sharp", "0.png"), "rb") as f:
+        head = f.read(300)
+    with open(path, "wb") as f:
+        f.write(head)
+    config = train_lib.TrainConfig(data=pairs, workdir=str(tmp_path / "run"), batch_size=1,
+                                   crop_size=32, train_steps=2, eval_images=1,
+                                   export_saved_model=False)
+    with pytest.raises(data.DataError, match=path):
+        train_lib.train_and_evaluate(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_list_from_windows_reads_as_intended(tmp_path):
+    # BH-13: Notepad's "UTF-8" (a byte-order mark, CRLF) and backslash separators.
+    write_pairs(tmp_path / "SEQ_00", count=2)
+    lines = [f"SEQ_00\\sharp\\{i}.png SEQ_00\\blur\\{i}.png" for i in range(2)]
+    text = "\r\n".join(lines) + "\r\n"
+    bom = tmp_path / "datalist_bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    plain = tmp_path / "datalist_plain.txt"
+    plain.write_text(text.replace("\\", "/").replace("\r\n", "\n"))
+    read = data.data_list_pairs(str(bom))
+    assert read == data.data_list_pairs(str(plain))
+    assert [os.path.relpath(p.blur, tmp_path) for p in read] == ["SEQ_00/blur/0.png",
+                                                                 "SEQ_00/blur/1.png"]
+
+
+def test_checkpoint_state_file_from_windows_reads_as_intended(tmp_path):
+    # BH-13's other file: a release folder whose `checkpoint` state file was saved on Windows.
+    prefix = tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(tmp_path / "deblur.model"))
+    name = os.path.basename(prefix)
+    state = (f'model_checkpoint_path: "C:\\\\Users\\\\me\\\\srn\\\\lstm\\\\{name}"\r\n'
+             f'all_model_checkpoint_paths: "C:\\\\Users\\\\me\\\\srn\\\\lstm\\\\{name}"\r\n')
+    (tmp_path / "checkpoint").write_bytes(b"\xef\xbb\xbf" + state.encode())
+    assert resolve_checkpoint_prefix(str(tmp_path)) == str(tmp_path / name)
+
+
+def test_full_disk_and_other_os_errors_are_one_sentence():
+    # NC 9: what cli.run prints for a full disk, a denied permission and TF's own ENOSPC.
+    try:
+        with open("/dev/full", "wb") as f:
+            f.write(b"x")
+    except OSError as e:
+        e.filename = "out/photo.png"
+        full = e
+    assert full.errno == errno.ENOSPC
+    assert cli.error_message(full) == ("no space left on device while writing out/photo.png: "
+                                       "free some space or write to another disk")
+    denied = PermissionError(errno.EACCES, "Permission denied", "/root/x.keras")
+    assert cli.error_message(denied) == ("permission denied: /root/x.keras: choose a path you "
+                                         "can read/write")
+    saved_model = tf.errors.ResourceExhaustedError(
+        None, None, "{{function_node SaveV2}} /mnt/small/.export-1/saved_model/variables/"
+        "part-0.data-00000-of-00001.tempstate123; No space left on device [Op:SaveV2]")
+    assert cli.error_message(saved_model) == (
+        "no space left on device while writing /mnt/small/.export-1/saved_model/variables/"
+        "part-0.data-00000-of-00001: free some space or write to another disk")
+    assert cli.error_message(RuntimeError("a bug")) is None     # bugs keep their traceback
