@@ -42,6 +42,9 @@ def main(argv):
         tfds_data_dir=FLAGS.tfds_data_dir)
     print(evaluate_lib.format_table(summary))
     print(f"per image: {FLAGS.output_dir}/results.csv; summary: {FLAGS.output_dir}/summary.json")
+    if FLAGS.save_images:
+        print(f"deblurred images: {FLAGS.output_dir}/images/<model>/; comparison strips: "
+              f"{FLAGS.output_dir}/strips/")
     if summary["skipped"]:
         sys.exit(f"error: {len(summary['skipped'])} pair(s) could not be read and were skipped: "
                  f"{[s['image'] for s in summary['skipped']]}")

@@ -241,3 +241,19 @@ def test_pairs_sharing_a_stem_keep_separate_results(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
     assert sorted({r["image"] for r in rows}) == ["a.bmp", "a.png"]
     assert sorted(os.listdir(tmp_path / "o" / "images" / "toy")) == ["a.bmp.png", "a.png.png"]
+
+
+def test_eight_bit_rgb_restorers_take_grey_and_16_bit_pairs():
+    """A SavedModel / classical method (uint8 RGB only) on a 16-bit grey image: run at 8 bits,
+    scaled back; what it saw and what comes back computed here."""
+    from srn_tf.evaluate_lib import _eight_bit_rgb
+    seen = []
+
+    def restore(image, kernel):
+        seen.append(image)
+        return image
+    grey16 = np.array([[[0], [257 * 3 + 100], [65535]]], np.uint16)
+    out = _eight_bit_rgb(restore)(grey16, None)
+    np.testing.assert_array_equal(seen[0], np.repeat(np.array([[[0], [3], [255]]], np.uint8), 3, 2))
+    assert out.dtype == np.uint16 and out.shape == (1, 3, 1)
+    np.testing.assert_array_equal(out[:, :, 0], [[0, 3 * 257, 65535]])
