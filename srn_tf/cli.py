@@ -27,7 +27,9 @@ Commands: a script runs its absl `main` through `run`:
     shows the traceback of known failures too.
 
 `error_message(exc)` is that line's text (without "error: "), or None for an exception that is not
-a known failure: other front ends (the demo) use it to report failures with the same words.
+a known failure: other front ends (the demo) use it to report failures with the same words. Hints
+in it are command-line flags (CheckpointError.command_line_message: `--model_type=gray`, where
+the Python API's message says `build_srn('gray')`).
 """
 
 import errno
@@ -124,7 +126,7 @@ def _disk_full_op_error(exc):
 def error_message(exc):
     """The one-line text for a known failure `exc`, or None when `exc` is not one (a bug)."""
     if isinstance(exc, _known_errors()):
-        return str(exc)
+        return getattr(exc, "command_line_message", None) or str(exc)   # hints as flags
     if isinstance(exc, OSError):
         return describe_os_error(exc)
     if _disk_full_op_error(exc):

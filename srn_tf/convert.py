@@ -30,7 +30,16 @@ log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or does not fit the model."""
+    """A checkpoint that is missing, unreadable or does not fit the model.
+
+    str(error) speaks to Python callers (hints such as `build_srn('gray')`);
+    `command_line_message` is the same message with the hints as command-line flags
+    (`--model_type=gray`), which `srn_tf.cli` prints.
+    """
+
+    def __init__(self, message, command_line_message=None):
+        super().__init__(message)
+        self.command_line_message = command_line_message or message
 
 
 def tf1_name(keras_path):
@@ -166,13 +175,15 @@ def load_tf1_checkpoint(model, path):
     unused = sorted(set(shapes) - set(name_map.values()) - {n for n in shapes if TF1_IGNORED.search(n)})
     if problems:
         looks_like = _guess_type(shapes)
-        looks = (f"it looks like a '{looks_like}' checkpoint: load it with "
-                 f"build_srn('{looks_like}')" if looks_like else
-                 "it does not look like any SRN-DeblurNet checkpoint")
-        raise CheckpointError(
-            f"{prefix} does not fit a '{model_type_of(model)}' model; {looks}. "
-            f"{len(problems)} of {len(name_map)} variables do not fit: " + "; ".join(problems[:8]) +
-            (" …" if len(problems) > 8 else ""))
+        details = (f"{len(problems)} of {len(name_map)} variables do not fit: " +
+                   "; ".join(problems[:8]) + (" …" if len(problems) > 8 else ""))
+
+        def message(hint):
+            looks = (f"it looks like a '{looks_like}' checkpoint: load it with {hint}"
+                     if looks_like else "it does not look like any SRN-DeblurNet checkpoint")
+            return f"{prefix} does not fit a '{model_type_of(model)}' model; {looks}. {details}"
+        raise CheckpointError(message(f"build_srn('{looks_like}')"),
+                              message(f"--model_type={looks_like}"))
     try:
         values = {keras_path: reader.get_tensor(name) for keras_path, name in name_map.items()}
     except (tf.errors.OpError, IndexError) as e:   # IndexError: "Read less bytes than requested"

@@ -201,3 +201,35 @@ def test_full_disk_and_other_os_errors_are_one_sentence():
         "no space left on device while writing /mnt/small/.export-1/saved_model/variables/"
         "part-0.data-00000-of-00001: free some space or write to another disk")
     assert cli.error_message(RuntimeError("a bug")) is None     # bugs keep their traceback
+
+
+def test_hints_speak_the_users_language(tf1_checkpoints):
+    # NC 16: a gray checkpoint loaded as color. Python callers read build_srn('gray'); the
+    # commands (which print cli.error_message) read --model_type=gray.
+    from srn_tf.convert import load_tf1_checkpoint
+    with pytest.raises(CheckpointError) as raised:
+        load_tf1_checkpoint(build_srn("color"), tf1_checkpoints["gray"][0])
+    assert "it looks like a 'gray' checkpoint: load it with build_srn('gray')" in str(raised.value)
+    line = cli.error_message(raised.value)
+    assert "load it with --model_type=gray" in line and "build_srn" not in line
+
+
+def test_release_figure_only_where_it_applies(tf1_checkpoints, tmp_path):
+    # NC 15: the release's 30.19 / 0.9334 is for its lstm weights on GoPro's whole test set.
+    from srn_tf import evaluate_lib
+    restorer = evaluate_lib.load_restorer(tf1_checkpoints["lstm"][0])   # deblur.model-523000
+    assert restorer.published == (30.19, 0.9334)
+    assert evaluate_lib.load_restorer(tf1_checkpoints["color"][0]).published is None
+    pairs = write_pairs(tmp_path / "pairs", count=1, size=(32, 48))
+    summary = evaluate_lib.evaluate([restorer], pairs, output_dir=str(tmp_path / "ev"))
+    assert summary["models"][restorer.name]["published_gopro"] is None
+    assert "30.19" not in evaluate_lib.format_table(summary)
+    gopro = tmp_path / "GOPRO_Large"
+    (gopro / "test").mkdir(parents=True)
+    applies = evaluate_lib.published_applies
+    assert applies(str(gopro), "test", "blur", 1111, [])
+    assert applies("tfds:gopro", "test", "blur", 1111, [])
+    assert not applies(str(gopro), "test", "blur", 1110, [])            # --limit, or a subset
+    assert not applies(str(gopro), "test", "blur_gamma", 1111, [])
+    assert not applies(str(gopro), "test", "blur", 1111, [{"image": "x"}])
+    assert not applies(pairs, "test", "blur", 1111, [])                 # a folder pair
