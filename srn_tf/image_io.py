@@ -154,7 +154,7 @@ def decode(data, name="image"):
                 for f in frames]
         frames = [_orient(f, orientation) for f in frames]
     except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError,
-            tf.errors.OpError, ImageCms.PyCMSError) as e:
+            Image.DecompressionBombError, tf.errors.OpError, ImageCms.PyCMSError) as e:
         message = getattr(e, "message", None) or str(e) or type(e).__name__
         raise ImageReadError(f"cannot read image {name}: {message}") from e
     if count == 1:
@@ -220,7 +220,8 @@ def image_size(path):
             if _orientation(image) in (5, 6, 7, 8):
                 width, height = height, width
             return height, width
-    except (OSError, ValueError, SyntaxError, UnidentifiedImageError):
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError,
+            Image.DecompressionBombError):
         return None
 
 

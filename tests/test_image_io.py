@@ -168,6 +168,14 @@ def test_unsupported_and_corrupt_files_are_named(tmp_path):
         read_image(tmp_path / "bad.png")
     with pytest.raises(ImageReadError, match=r"missing\.png"):
         read_image(tmp_path / "missing.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "huge.png")
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 1000          # 4096 pixels: over twice the limit, Pillow refuses
+    try:
+        with pytest.raises(ImageReadError, match=r"huge\.png.*exceeds limit"):
+            read_image(tmp_path / "huge.png")
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):
