@@ -3,8 +3,8 @@
 An image is what an image viewer shows. `decode` reads a file with Pillow and returns its pixels
 as uint8 or uint16 arrays H×W×C:
 
-  * C = 1 grey (modes 1, L, I;16), 2 grey + alpha (LA, PA), 3 RGB, 4 RGB + alpha (RGBA, and a
-    palette image with transparency); a palette image without transparency is RGB;
+  * C = 1 grey (modes 1, L, I;16), 2 grey + alpha (LA), 3 RGB (RGB, YCbCr, CMYK, a palette
+    without transparency), 4 RGB + alpha (RGBA, PA, a palette with transparency);
   * 16-bit PNGs and TIFFs (grey, grey + alpha, RGB, RGBA) stay uint16 (Pillow holds 16-bit
     colour in 8 bits, so those pixels come from TensorFlow's PNG decoder and tifffile); all else
     uint8;
