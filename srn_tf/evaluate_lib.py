@@ -23,7 +23,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from srn_tf import classical, data, metrics
-from srn_tf.convert import is_tf1_checkpoint, load_model, resolve_checkpoint_prefix
+from srn_tf.convert import (CheckpointError, is_tf1_checkpoint, load_model,
+                            resolve_checkpoint_prefix)
 from srn_tf.export import is_saved_model
 from srn_tf.image_io import ImageReadError, image_size, read_image, split_alpha, to_rgb8, write_png
 from srn_tf.inference import deblur
@@ -93,7 +94,11 @@ def load_restorer(spec, model_type=None, psf=None, **options):
         return _classical(spec, psf)
     name = _display_name(spec)
     if is_saved_model(spec):
-        loaded = tf.saved_model.load(spec)
+        try:
+            loaded = tf.saved_model.load(spec)
+        except (tf.errors.OpError, ValueError, IndexError, OSError) as e:  # IndexError: short read
+            raise CheckpointError(f"cannot load the SavedModel {spec} (truncated or corrupt "
+                                  f"files?): {getattr(e, 'message', e)}") from e
         serve = loaded.signatures["serving_default"]
         return Restorer(name, _eight_bit_rgb(lambda image, kernel: serve(images=tf.constant(
             image[None]))["deblurred"].numpy()[0]), source=spec,

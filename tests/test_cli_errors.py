@@ -233,3 +233,19 @@ def test_release_figure_only_where_it_applies(tf1_checkpoints, tmp_path):
     assert not applies(str(gopro), "test", "blur_gamma", 1111, [])
     assert not applies(str(gopro), "test", "blur", 1111, [{"image": "x"}])
     assert not applies(pairs, "test", "blur", 1111, [])                 # a folder pair
+
+
+def test_truncated_saved_model_is_one_message(tmp_path):
+    # BH-10's kind for the third weights format evaluate.py takes: a SavedModel folder whose
+    # variables file was cut short.
+    from srn_tf import evaluate_lib
+    module = tf.Module()
+    module.v = tf.Variable(tf.zeros([100_000]))
+    folder = str(tmp_path / "exported")
+    tf.saved_model.save(module, folder)
+    variables = next(p for p in (tmp_path / "exported" / "variables").iterdir()
+                     if ".data-" in p.name)
+    variables.write_bytes(variables.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="cannot load the SavedModel .*exported "
+                       r"\(truncated or corrupt files\?\)"):
+        evaluate_lib.load_restorer(folder)
