@@ -1,17 +1,40 @@
-"""Inference and train-step speed against this machine's measured peak, memory, and the accuracy
-of the fast paths (bfloat16, tiling).
+"""Inference side by side: srn-tf, the release's graph and other runtimes, against this machine's
+measured peak; memory against image size; the train step; accuracy of the fast paths.
 
-  python benchmarks/inference.py [--weights=checkpoints/train_color/model.keras] [--runs=3]
+  python benchmarks/inference.py                       # everything (tens of minutes on 2 cores)
+  python benchmarks/inference.py --quick               # a small image, one run: checks it works
+  python benchmarks/inference.py --paths=srn_float32,onnxruntime --nomemory --notrain
+
+Weights: --weights (a release checkpoint folder/prefix, or a .keras file); by default a
+release-format TF1 checkpoint with random weights, written by tests/tf1_reference.py into a
+temporary folder (the release's variable names and layouts, Adam slots and all). Timings do not
+depend on the weights' values; the header says which weights were used.
+
+Input: a real blurry photo, ../shared/data/real_blur/01.png (1280×720), resized (bicubic) to the
+other sizes; without that folder, scikit-image's astronaut photo resized to 1280×720.
 
 In one run it prints:
-  * the peak: a large 5×5, 128→128-channel convolution, float32 and bfloat16 (GFLOP/s);
-  * the network's multiply-adds at 1280×720, counted from the release's layer table;
-  * 720p inference time (median of --runs after a warm-up) for float32 / bfloat16, with and
-    without XLA: seconds, achieved GFLOP/s, and time ÷ the FLOP-bound time at the measured peak;
-  * peak resident memory deblurring 1280×720 (whole) and 3840×2160 (tiled), each in a fresh process;
-  * the train step (release recipe 16×256², and the default CPU recipe) in the same format;
-  * with trained --weights: mean PSNR change of bfloat16 vs float32 on the embedded test set, and
-    tiled vs whole results on the real photos (../shared/data/real_blur) or the embedded test set.
+  * the CPU model, its ISA extensions that matter here (AVX-512, AVX-512-BF16, AMX, ...);
+  * the peak: a large 5×5, 128→128-channel convolution (TensorFlow/oneDNN), float32 and
+    bfloat16, GFLOP/s; the network's multiply-adds at the image size (srn_tf/flops.py);
+  * per path (--paths), each in a fresh process: seconds per image (median of --runs after a
+    warm-up), time ÷ the FLOP-bound time at the matching peak (bfloat16 paths: the bfloat16 peak),
+    peak resident memory (MiB, the whole process: Python, TensorFlow and the runtime), and how far
+    the result is from srn-tf float32's (PSNR in dB of the uint8 result against srn-tf float32's,
+    "inf" when identical, and the largest difference in grey levels). The exported files are
+    written beforehand by this process, so the timed ones hold only the runtime. Paths:
+      srn_float32, srn_bfloat16  srn_tf.deblur, default options
+      release_graph              the release's generator as tf.compat.v1 builds it
+                                 (tests/tf1_reference.py), a Session on the checkpoint
+      onnxruntime                the ONNX export (tf2onnx) on ONNX Runtime's CPU provider
+      openvino_float32, openvino_bfloat16
+                                 the ONNX export on OpenVINO's CPU plugin, precision hint f32/bf16
+      litert, litert_float16     the LiteRT export (XNNPack; float16: float16 weights)
+  * peak RSS of srn-tf float32 (default options) at each --memory_sizes, each in a fresh process,
+    and the ratio to the first size;
+  * with --train: the train step (release recipe 16×256², the CPU recipe), float32/XLA/bfloat16;
+  * with trained --accuracy_weights (a .keras file): bfloat16's mean PSNR change against
+    float32 on the embedded test set (against the sharp images).
 """
 
 import glob
@@ -21,26 +44,52 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-flags.DEFINE_string("weights", os.path.join(ROOT, "checkpoints", "train_color", "model.keras"),
-                    "trained weights for the accuracy figures (skipped when missing)")
-flags.DEFINE_integer("runs", 3, "timed runs after the warm-up")
+PATHS = ("srn_float32", "srn_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
+         "openvino_bfloat16", "litert", "litert_float16")
+BFLOAT16_PATHS = ("srn_bfloat16", "openvino_bfloat16")
+PHOTO = os.path.join(ROOT, "..", "shared", "data", "real_blur", "01.png")
+
+flags.DEFINE_string("weights", None, "release checkpoint (folder or prefix) or .keras file; "
+                    "default: a random-weight release-format checkpoint (tests/tf1_reference.py)")
+flags.DEFINE_enum("model_type", "color", ["color", "gray", "lstm"],
+                  "model type of the default random-weight checkpoint")
+flags.DEFINE_list("paths", list(PATHS), f"which paths to time, of {', '.join(PATHS)}")
+flags.DEFINE_string("size", "720x1280", "HxW of the timed image")
+flags.DEFINE_integer("runs", 3, "timed runs after the warm-up (the median is shown)")
+flags.DEFINE_boolean("memory", True, "peak RSS of srn-tf float32 against image size")
+flags.DEFINE_list("memory_sizes", ["720x1280", "2160x3840", "4000x6000"],
+                  "HxW sizes for the memory figures, the first is the reference")
 flags.DEFINE_boolean("train", True, "also time the train step")
-flags.DEFINE_string("memory_probe", None, "internal: HxW[,tile] to deblur and report peak RSS")
+flags.DEFINE_string("accuracy_weights",
+                    os.path.join(ROOT, "checkpoints", "train_color", "model.keras"),
+                    "trained .keras weights for bfloat16's PSNR change (skipped when missing)")
+flags.DEFINE_boolean("quick", False, "check that everything runs: 128x224 image, 1 run, "
+                     "memory at 128x224 and 256x448, no train step")
+flags.DEFINE_string("child", None, "internal: run one path in this process (JSON on stdout)")
+flags.DEFINE_string("child_output", None, "internal: .npy file for the child's result")
+flags.DEFINE_string("exports", "", "internal: the folder of the exported files")
 FLAGS = flags.FLAGS
 
 
+def parse_size(text):
+    height, width = (int(v) for v in text.lower().split("x"))
+    return height, width
+
+
 def median_time(fn, runs):
-    fn()
+    fn()   # warm-up: tracing, kernel selection, allocations
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -52,11 +101,11 @@ def median_time(fn, runs):
 PEAK_SHAPES = ((1, 192, 192), (1, 368, 640), (4, 192, 192))   # N, H, W of the 128-channel input
 
 
-def peak_gflops(dtype, runs):
+def peak_gflops(dtype, runs, shapes=PEAK_SHAPES):
     """The best of a large 5×5, 128→128-channel convolution over a few input shapes."""
     best = 0.0
     w = tf.cast(tf.random.uniform((5, 5, 128, 128)) * 0.01, dtype)
-    for n, h, wd in PEAK_SHAPES:
+    for n, h, wd in shapes:
         x = tf.cast(tf.random.uniform((n, h, wd, 128)), dtype)
         conv = tf.function(lambda x=x: tf.nn.conv2d(x, w, 1, "SAME"))
         flop = 2 * n * h * wd * 25 * 128 * 128
@@ -64,54 +113,232 @@ def peak_gflops(dtype, runs):
     return best
 
 
-def cpu_name():
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
+             "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
+
+
+def cpu_description():
+    """"<model name>; ISA: <the extensions of ISA_FLAGS this CPU has>"."""
+    name, present = platform.processor() or "unknown CPU", []
     try:
         with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+            info = f.read()
+        name = next(line.split(":", 1)[1].strip() for line in info.splitlines()
+                    if line.startswith("model name"))
+        cpu_flags = set(next(line.split(":", 1)[1].split() for line in info.splitlines()
+                             if line.startswith("flags")))
+        present = [f for f in ISA_FLAGS if f in cpu_flags]
     except (OSError, StopIteration):
-        return platform.processor()
+        pass
+    missing = [f for f in ("avx512_bf16", "amx_bf16") if f not in present]
+    return (f"{name}; ISA: {', '.join(present) or 'unknown'}"
+            + (f" (no {', '.join(missing)})" if missing else ""))
 
 
-def memory_probe(spec):
-    """In this (fresh) process: deblur one image, print peak RSS in MiB."""
-    import resource
-    from srn_tf import build_srn, deblur
-    size, _, tile = spec.partition(",")
-    height, width = map(int, size.split("x"))
-    model = build_srn("color")
-    deblur(model, np.zeros((height, width, 3), np.uint8), tile=int(tile) if tile else None)
-    print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+def photo(height, width):
+    """uint8 [height, width, 3]: the real blurry photo resized (bicubic) to the size."""
+    from PIL import Image
+    if os.path.exists(PHOTO):
+        source = Image.open(PHOTO).convert("RGB")
+    else:
+        import skimage.data
+        source = Image.fromarray(skimage.data.astronaut()).resize((1280, 720), Image.BICUBIC)
+    if source.size != (width, height):
+        source = source.resize((width, height), Image.BICUBIC)
+    image = np.asarray(source)
+    source.close()
+    return image
 
 
-def peak_memory(spec):
-    result = subprocess.run([sys.executable, __file__, f"--memory_probe={spec}"],
-                            capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])["peak_mib"]
+def peak_rss_mib():
+    """This process's peak resident memory, MiB: VmHWM, the high-water mark of its own address
+    space (getrusage's ru_maxrss would also count the parent's memory at fork, kept across exec)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+# ---- the paths, each run in its own process ----------------------------------------------
+
+def srn_path(model, precision):
+    from srn_tf import deblur
+    return lambda image: deblur(model, image, precision=precision)
+
+
+def release_graph_path(weights, model_type, height, width):
+    """The release's generator (tests/tf1_reference.py) in a tf.compat.v1 Session, restored from
+    the TF1 checkpoint; its test path: pad to 16, finest level, clip, ×255, truncate."""
+    import tf1_reference
+    from srn_tf.convert import resolve_checkpoint_prefix
+    v1 = tf.compat.v1
+    padded = (-(-height // 16) * 16, -(-width // 16) * 16)
+    channels = 3 if model_type == "color" else 1
+    graph = tf.Graph()
+    with graph.as_default():
+        batch = 1 if channels == 3 else 3
+        inputs = v1.placeholder(tf.float32, (batch,) + padded + (channels,))
+        finest = tf1_reference.generator(inputs, model_type)[-1]
+        session = v1.Session(graph=graph)
+        v1.train.Saver(v1.trainable_variables()).restore(session, resolve_checkpoint_prefix(weights))
+
+    def run(image):
+        x = np.pad(image.astype(np.float32) / 255, ((0, padded[0] - height),
+                                                    (0, padded[1] - width), (0, 0)), "edge")
+        x = x[None] if channels == 3 else np.transpose(x, (2, 0, 1))[..., None]
+        y = session.run(finest, {inputs: x})
+        y = y[0] if channels == 3 else np.transpose(y[..., 0], (1, 2, 0))
+        return (np.clip(y[:height, :width], 0, 1) * 255).astype(np.uint8)
+    return run
+
+
+EXPORTS = {"onnxruntime": "model.onnx", "openvino_float32": "model.onnx",
+           "openvino_bfloat16": "model.onnx", "litert": "model.tflite",
+           "litert_float16": "model_float16.tflite"}
+
+
+def write_exports(weights, paths, height, width, folder):
+    """The exported files the paths need, written here so that the timed processes hold only
+    the runtime (conversion takes far more memory than running). LiteRT: fixed input size."""
+    from srn_tf import export, load_model
+    model = load_model(weights)
+    for name in sorted({EXPORTS[p] for p in paths if p in EXPORTS}):
+        if name.endswith(".onnx"):
+            export.export_file(model, os.path.join(folder, name), "onnx", weights)
+        else:
+            export.export_file(model, os.path.join(folder, name), "tflite", weights,
+                               (height, width), float16="float16" in name)
+
+
+def onnxruntime_path(path):
+    import onnxruntime
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return lambda image: session.run(["deblurred"], {"images": image[None]})[0][0]
+
+
+def openvino_path(path, precision, height, width):
+    import openvino
+    core = openvino.Core()
+    network = core.read_model(path)
+    network.reshape({"images": [1, height, width, 3]})
+    compiled = core.compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT":
+                                                   "bf16" if precision == "bfloat16" else "f32"})
+    request = compiled.create_infer_request()
+    output = compiled.output("deblurred")
+    return lambda image: request.infer({"images": image[None]})[output][0]
+
+
+def litert_path(path):
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
+    runner = interpreter.get_signature_runner()
+    return lambda image: runner(images=image[None])["deblurred"][0]
+
+
+def child(name, runs):
+    """Times one path in this process; prints {"seconds", "peak_mib"} as JSON."""
+    height, width = parse_size(FLAGS.size)
+    image = photo(height, width)
+    exported = os.path.join(FLAGS.exports, EXPORTS.get(name, ""))
+    if name in ("srn_float32", "srn_bfloat16"):
+        from srn_tf import load_model
+        run = srn_path(load_model(FLAGS.weights), name.split("_")[1])
+    elif name == "release_graph":
+        run = release_graph_path(FLAGS.weights, FLAGS.model_type, height, width)
+    elif name == "onnxruntime":
+        run = onnxruntime_path(exported)
+    elif name.startswith("openvino"):
+        run = openvino_path(exported, name.split("_")[1], height, width)
+    elif name.startswith("litert"):
+        run = litert_path(exported)
+    else:
+        raise app.UsageError(f"unknown path {name!r}; paths: {', '.join(PATHS)}")
+    result = {"seconds": median_time(lambda: run(image), runs)} if runs > 0 else {}
+    output = run(image)
+    if FLAGS.child_output:
+        np.save(FLAGS.child_output, output)
+    result["peak_mib"] = peak_rss_mib()
+    print(json.dumps(result))
+
+
+def run_child(name, size, runs, weights, output=None, exports=""):
+    command = [sys.executable, os.path.abspath(__file__), f"--child={name}", f"--size={size}",
+               f"--runs={runs}", f"--weights={weights}", f"--model_type={FLAGS.model_type}",
+               f"--exports={exports}"]
+    if output:
+        command.append(f"--child_output={output}")
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ---- the report --------------------------------------------------------------------------
+
+def default_weights(folder, model_type):
+    import tf1_reference
+    channels = 3 if model_type == "color" else 1
+    images = np.random.default_rng(0).random((1, 32, 32, channels), dtype=np.float32)
+    prefix, _ = tf1_reference.write_checkpoint(folder, model_type, images)
+    return prefix
+
+
+def compare(result, reference):
+    from skimage.metrics import peak_signal_noise_ratio
+    difference = np.abs(result.astype(int) - reference)
+    psnr = (float("inf") if not difference.any()
+            else peak_signal_noise_ratio(reference, result, data_range=255))
+    return psnr, int(difference.max())
+
+
+def side_by_side(weights, peaks, folder):
+    from srn_tf.flops import network_macs
+    size = "128x224" if FLAGS.quick else FLAGS.size
+    height, width = parse_size(size)
+    flop = 2 * network_macs(height, width, FLAGS.model_type)
+    print(f"network: {flop / 2e12:.3f} T multiply-adds per {width}x{height} image "
+          f"({flop / 1e12:.2f} TFLOP)")
+    print(f"per path, {width}x{height}, median of {FLAGS.runs} runs after a warm-up, each in a "
+          f"fresh process:")
+    print(f"  {'path':18s} {'s/image':>8s} {'÷ FLOP-bound':>12s} {'peak RSS':>10s} "
+          f"{'PSNR vs srn f32':>16s} {'max |Δ|':>8s}")
+    reference = None
+    paths = FLAGS.paths if "srn_float32" in FLAGS.paths else ["srn_float32"] + FLAGS.paths
+    write_exports(weights, paths, height, width, folder)
+    for name in paths:
+        output = os.path.join(folder, f"{name}.npy")
+        result = run_child(name, size, FLAGS.runs, weights, output, folder)
+        if "error" in result:
+            print(f"  {name:18s} failed: {result['error']}")
+            continue
+        image = np.load(output)
+        if reference is None:
+            reference = image
+        psnr, largest = compare(image, reference)
+        peak = peaks["bfloat16" if name in BFLOAT16_PATHS else "float32"]
+        bound = flop / (peak * 1e9)
+        print(f"  {name:18s} {result['seconds']:8.2f} {result['seconds'] / bound:11.2f}x "
+              f"{result['peak_mib']:7.0f} MiB {psnr:13.2f} dB {largest:8d}")
+
+
+def memory_flatness(weights):
+    sizes = ["128x224", "256x448"] if FLAGS.quick else FLAGS.memory_sizes
+    print("peak RSS, srn-tf float32 with default options (tiles above 720p's pixel count), one "
+          "image per fresh process:")
+    first = None
+    for size in sizes:
+        result = run_child("srn_float32", size, 0, weights)
+        if "error" in result:
+            print(f"  {size}: failed: {result['error']}")
+            continue
+        first = first or result["peak_mib"]
+        height, width = parse_size(size)
+        print(f"  {width}x{height}: {result['peak_mib']:7.0f} MiB = "
+              f"{result['peak_mib'] / first:.2f}x the first")
 
 
 def row(name, seconds, flop, peak):
     bound = flop / (peak * 1e9)
     print(f"  {name:34s} {seconds:8.2f} s  {flop / seconds / 1e9:7.1f} GFLOP/s  "
           f"{seconds / bound:5.2f}x the FLOP-bound time ({bound:.2f} s)")
-
-
-def time_inference(runs, peaks):
-    from srn_tf import build_srn
-    from srn_tf.flops import network_macs
-    from srn_tf.inference import compiled_restore
-    model = build_srn("color")
-    flop = 2 * network_macs(720, 1280)
-    print(f"network: {flop / 2e12:.3f} T multiply-adds per 1280x720 colour image "
-          f"({flop / 1e12:.2f} TFLOP)")
-    image = tf.zeros((1, 720, 1280, 3), tf.uint8)
-    print("720p inference (whole image, median of runs):")
-    for precision in ("float32", "bfloat16"):
-        for jit in (False, True):
-            restore = compiled_restore(model, tf.uint8, precision, jit)
-            seconds = median_time(lambda: restore(image, tf.constant([0, 0]),
-                                                  tf.constant(0)).numpy(), runs)
-            row(f"{precision}{' + XLA' if jit else ''}", seconds, flop,
-                peaks["bfloat16" if precision == "bfloat16" else "float32"])
 
 
 def time_train_step(runs, peaks):
@@ -146,7 +373,7 @@ def accuracy(weights):
     from srn_tf import data, deblur, load_model, metrics
     from srn_tf.image_io import read_image
     if not os.path.exists(weights):
-        print(f"accuracy figures skipped: no trained weights at {weights} (run train.py)")
+        print(f"bfloat16 accuracy skipped: no trained weights at {weights} (run train.py)")
         return
     model = load_model(weights)
     pairs = data.resolve_pairs(None, split="test")
@@ -155,38 +382,48 @@ def accuracy(weights):
         blur, sharp = read_image(pair.blur), read_image(pair.sharp)
         changes.append(metrics.psnr(sharp, deblur(model, blur, precision="bfloat16")) -
                        metrics.psnr(sharp, deblur(model, blur)))
-    print(f"bfloat16 vs float32 on the embedded test set ({len(pairs)} images): mean PSNR change "
-          f"{np.mean(changes):+.3f} dB (largest {max(changes, key=abs):+.3f})")
-    photos = sorted(glob.glob(os.path.join(ROOT, "..", "shared", "data", "real_blur", "*.png")))
-    images = [read_image(p)[:, :, :3] for p in photos] or [read_image(p.blur) for p in pairs]
-    far, total = 0, 0
-    for image in images:
-        whole = deblur(model, image, tile=0)
-        tiled = deblur(model, image, tile=512)   # several tiles per photo, default overlap
-        far += int((np.abs(tiled.astype(int) - whole) > 1).sum())
-        total += whole.size
-    print(f"tiled (512² tiles, overlap 128) vs whole on {len(images)} "
-          f"{'real photos' if photos else 'embedded test images'}: {100 * far / total:.4f} % of "
-          "values differ by more than 1 grey level")
+    print(f"bfloat16 vs float32 with {weights} on the embedded test set ({len(pairs)} images): "
+          f"mean PSNR change {np.mean(changes):+.3f} dB (largest {max(changes, key=abs):+.3f})")
 
 
 def main(argv):
     del argv
-    if FLAGS.memory_probe:
-        memory_probe(FLAGS.memory_probe)
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.ERROR)   # TF1 deprecation notices of the release graph
+    tf.get_logger().setLevel("ERROR")
+    if FLAGS.child:
+        child(FLAGS.child, FLAGS.runs)
         return
-    print(f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} cores, TF {tf.__version__}")
-    peaks = {"float32": peak_gflops(tf.float32, FLAGS.runs),
-             "bfloat16": peak_gflops(tf.bfloat16, FLAGS.runs)}
-    print(f"peak (5x5 conv, 128->128 channels, best of NxHxW {PEAK_SHAPES}): float32 "
-          f"{peaks['float32']:.1f} GFLOP/s, bfloat16 {peaks['bfloat16']:.1f} GFLOP/s")
-    time_inference(FLAGS.runs, peaks)
-    small, large = peak_memory("720x1280,0"), peak_memory("2160x3840")
-    print(f"peak RSS: 1280x720 whole {small:.0f} MiB; 3840x2160 tiled (default budget) "
-          f"{large:.0f} MiB = {large / small:.2f}x")
+    if FLAGS.quick:
+        FLAGS.runs, FLAGS.train = 1, False
+    unknown = [p for p in FLAGS.paths if p not in PATHS]
+    if unknown:
+        raise app.UsageError(f"unknown --paths {unknown}; choose from {', '.join(PATHS)}")
+    print(f"{time.strftime('%Y-%m-%d')}, {cpu_description()}, {os.cpu_count()} cores, "
+          f"TF {tf.__version__}")
+    with tempfile.TemporaryDirectory() as folder:
+        weights = FLAGS.weights
+        if not weights:
+            weights = default_weights(folder, FLAGS.model_type)
+            print(f"weights: a release-format TF1 checkpoint of the {FLAGS.model_type} model with "
+                  f"random weights (tests/tf1_reference.py)")
+        else:
+            print(f"weights: {weights}")
+        source = PHOTO if os.path.exists(PHOTO) else "scikit-image's astronaut (no real_blur)"
+        print(f"image: {source}, resized (bicubic) where another size is needed")
+        shapes = ((1, 96, 96),) if FLAGS.quick else PEAK_SHAPES
+        peaks = {"float32": peak_gflops(tf.float32, FLAGS.runs, shapes),
+                 "bfloat16": peak_gflops(tf.bfloat16, FLAGS.runs, shapes)}
+        print(f"peak (TensorFlow 5x5 conv, 128->128 channels, best of NxHxW {shapes}): float32 "
+              f"{peaks['float32']:.1f} GFLOP/s, bfloat16 {peaks['bfloat16']:.1f} GFLOP/s")
+        if FLAGS.paths:
+            side_by_side(weights, peaks, folder)
+        if FLAGS.memory:
+            memory_flatness(weights)
     if FLAGS.train:
         time_train_step(FLAGS.runs, peaks)
-    accuracy(FLAGS.weights)
+    if not FLAGS.quick:
+        accuracy(FLAGS.accuracy_weights)
 
 
 if __name__ == "__main__":
