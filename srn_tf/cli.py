@@ -88,11 +88,10 @@ def quiet_tensorflow_import():
 def describe_os_error(exc):
     """One sentence for an OSError: what happened, to which path, what to do."""
     where = f" {exc.filename}" if exc.filename else ""
-    if exc.errno == errno.ENOSPC:
-        return (f"no space left on device while writing{where}: free some space or write to "
-                "another disk")
-    if exc.errno == errno.EDQUOT:
-        return f"disk quota exceeded while writing{where}: free some space or write elsewhere"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        writing = f" while writing {exc.filename}" if exc.filename else ""
+        return f"{what}{writing}: free some space or write to another disk"
     if exc.errno in (errno.EACCES, errno.EPERM):
         return f"permission denied:{where}: choose a path you can read/write"
     if exc.errno == errno.EROFS:

@@ -284,9 +284,11 @@ def write_bytes(path, payload):
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = path      # a write through the descriptor names no file (a full disk)
         raise
 
 

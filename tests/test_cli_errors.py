@@ -249,3 +249,36 @@ def test_truncated_saved_model_is_one_message(tmp_path):
     with pytest.raises(CheckpointError, match="cannot load the SavedModel .*exported "
                        r"\(truncated or corrupt files\?\)"):
         evaluate_lib.load_restorer(folder)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs, filled up (needs root to mount: skipped otherwise)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        with open(mount / "fill", "wb") as f:
+            try:
+                f.write(bytes(2 ** 21))
+            except OSError:
+                pass
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_full_disk_names_the_file(full_disk, tmp_path):
+    # NC 9: deblurring into a full filesystem: one sentence naming the file, no partial file.
+    from srn_tf import deblur_lib
+    image = str(tmp_path / "photo.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+    output = full_disk / "out"
+    with pytest.raises(OSError) as raised:
+        deblur_lib.deblur_files(build_srn("color"), image, str(output))
+    assert cli.error_message(raised.value) == (
+        f"no space left on device while writing {output / 'photo.png'}: free some space or "
+        "write to another disk")
+    assert os.listdir(output) == []
