@@ -103,6 +103,28 @@ def learning_rate_schedule(config, steps):
         power=config.lr_decay_power)
 
 
+# The release's tf.compat.v1.train.AdamOptimizer(β1 0.9, β2 0.999, ε 1e-8). Its kernel computes
+# 1 − β in float32 from the float32 β; Keras computes 1 − β in Python and rounds that, which for β2
+# is 1.3e-5 (relative) away. β rounded to float32 gives Keras TF1's very constants.
+ADAM_BETA_1 = 0.8999999761581421     # float32(0.9)
+ADAM_BETA_2 = 0.9990000128746033     # float32(0.999)
+ADAM_EPSILON = 1e-8
+
+
+def make_optimizer(config, steps, policy="float32"):
+    """The release's optimizer: Adam (β1 0.9, β2 0.999, ε 1e-8, with TF1's float32 arithmetic) on
+    `learning_rate_schedule(config, steps)`; under "mixed_float16" wrapped in a
+    LossScaleOptimizer. Build it in the distribution strategy's scope.
+
+    Checked step for step against the release's TF1 training by tests/test_train_exact.py.
+    """
+    optimizer = keras.optimizers.Adam(learning_rate_schedule(config, steps), beta_1=ADAM_BETA_1,
+                                      beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON)
+    if policy == "mixed_float16":
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def make_strategy(distribute):
     """The tf.distribute strategy for "none", "mirrored" (all local GPUs, or CPUs) or
     "multi_worker" (from TF_CONFIG)."""
@@ -302,10 +324,7 @@ def train_and_evaluate(config):
         model = build_model(config.model_type)
         if config.zero_init_residual:
             zero_init_residual(model)
-        optimizer = keras.optimizers.Adam(learning_rate_schedule(config, steps), beta_1=0.9,
-                                          beta_2=0.999, epsilon=1e-8)
-        if policy == "mixed_float16":
-            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        optimizer = make_optimizer(config, steps, policy)
         optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, workdir, max_to_keep=3)
