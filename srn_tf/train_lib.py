@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from srn_tf import data, export, metrics
-from srn_tf.convert import load_model
+from srn_tf.convert import CheckpointError, load_model
 from srn_tf.inference import deblur
 from srn_tf.layers import ResBlock
 from srn_tf.losses import multiscale_l2
@@ -329,7 +329,13 @@ def train_and_evaluate(config):
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, workdir, max_to_keep=3)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (tf.errors.OpError, IndexError, ValueError) as e:   # IndexError: a short read
+            raise CheckpointError(
+                f"cannot resume from {manager.latest_checkpoint} (truncated or corrupt "
+                f"checkpoint?): {getattr(e, 'message', e)}. Remove its files to resume from an "
+                "earlier checkpoint, or choose another --workdir") from e
         log.info("resumed from %s", manager.latest_checkpoint)
     elif config.init_from:
         _initialise(model, config.init_from)   # a bad file fails before the workdir is written

@@ -282,3 +282,24 @@ def test_full_disk_names_the_file(full_disk, tmp_path):
         f"no space left on device while writing {output / 'photo.png'}: free some space or "
         "write to another disk")
     assert os.listdir(output) == []
+
+
+def test_truncated_checkpoint_in_the_workdir_is_one_message(tmp_path):
+    # The resume path of train.py: the workdir's latest checkpoint was cut short.
+    import json
+    pairs = write_pairs(tmp_path / "pairs")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=build_srn("color")),
+                                         str(workdir), max_to_keep=1)
+    data_file = manager.save() + ".data-00000-of-00001"
+    with open(data_file, "rb") as f:
+        head = f.read(1000)
+    with open(data_file, "wb") as f:
+        f.write(head)
+    (workdir / train_lib.CONFIG_FILE).write_text(json.dumps({"model_type": "color", "seed": 0}))
+    config = train_lib.TrainConfig(data=pairs, workdir=str(workdir), batch_size=2, crop_size=32,
+                                   train_steps=2, eval_images=1, export_saved_model=False)
+    with pytest.raises(CheckpointError, match=r"cannot resume from .*ckpt-1 \(truncated or "
+                       r"corrupt checkpoint\?\)"):
+        train_lib.train_and_evaluate(config)
