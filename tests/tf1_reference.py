@@ -151,7 +151,6 @@ def write_checkpoint(directory, model_type, images, seed=0, step=523000, kernel_
 LEARNING_RATE = 1e-4
 LR_DECAY_POWER = 0.3
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
-LSTM_CLIP_NORM = 3.0
 
 
 def train(init_checkpoint, model_type, batches, decay_steps, clip_lstm=0.0, dtype=tf.float32,
@@ -163,11 +162,11 @@ def train(init_checkpoint, model_type, batches, decay_steps, clip_lstm=0.0, dtyp
     sharp image resized with TF1's `resize_images(method=0)`; `tf.compat.v1.train.AdamOptimizer`
     (β1 0.9, β2 0.999, ε `epsilon`) on `polynomial_decay(1e-4, global_step, decay_steps,
     end_learning_rate=0, power=0.3)`, the global step starting at 0 and counted by `minimize`
-    (so step n uses the rate of n). With `clip_lstm`, the gradients of the ConvLSTM's variables
-    (every variable under `g_net/convLSTM/`, kernel and bias) are clipped together to global
-    norm 3 with `tf.clip_by_global_norm`, the others left as they are, and all applied in one
-    `apply_gradients`; the specification does not say which variables "the ConvLSTM's" are, and
-    these two are all it has.
+    (so step n uses the rate of n). With `clip_lstm` > 0 (the release's option: 3), the gradients
+    of the ConvLSTM's variables (every variable under `g_net/convLSTM/`, kernel and bias) are
+    clipped together to that global norm with `tf.clip_by_global_norm`, the others left as they
+    are, and all applied in one `apply_gradients`; the specification does not say which variables
+    "the ConvLSTM's" are, and these two are all it has.
 
     `dtype` tf.float64 (not the release) runs the network, loss and Adam in float64 (the
     resizes still round to float32, their op's only output type), to tell rounding from
