@@ -37,7 +37,6 @@ In one run it prints:
     float32 on the embedded test set (against the sharp images).
 """
 
-import glob
 import json
 import os
 import platform
