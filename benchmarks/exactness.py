@@ -43,11 +43,11 @@ def print_training():
     print("loss_first/loss: max relative per-level loss difference, steps 0-1 / all steps; "
           "update: relative L2 error of the weights' movement; weight: max |Δw| / max |w| of "
           "the worst tensor")
-    header = f"{'':44s}{'loss_first':>11s}{'loss':>10s}{'update':>10s}{'weight':>10s}"
+    header = f"{'':48s}{'loss_first':>11s}{'loss':>10s}{'update':>10s}{'weight':>10s}"
 
     def row(name, figures):
         verdict = "within" if exact.within_bounds(figures) else "OUTSIDE"
-        print(f"{name:44s}" + "".join(f"{figures[k]:10.2e} " for k in exact.BOUNDS) + verdict)
+        print(f"{name:48s}" + "".join(f"{figures[k]:10.2e} " for k in exact.BOUNDS) + verdict)
 
     print(header)
     references = {}
