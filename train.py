@@ -16,10 +16,12 @@ import sys
 from absl import flags
 
 from srn_tf import cli, data, train_lib
+from srn_tf.init import INITS
 from srn_tf.model import TRAINABLE_TYPES
 
-flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro; default: the "
-                    "embedded dataset")
+flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro, embedded, "
+                    "synthetic, or a mix by weight such as synthetic,embedded:0.3; default: the "
+                    "CPU recipe's")
 flags.DEFINE_enum("model_type", "color", list(TRAINABLE_TYPES),
                   "SRN type (color, gray, lstm) or a baseline (cnn, autoencoder)")
 flags.DEFINE_string("workdir", None, "checkpoints, TensorBoard logs, final model "
@@ -31,9 +33,9 @@ flags.DEFINE_float("lr_decay_power", None, "polynomial decay power (release: 0.3
 flags.DEFINE_float("end_learning_rate", None, "final learning rate (release: 0)")
 flags.DEFINE_integer("epochs", None, "epochs of pairs // batch steps each (release: 4000)")
 flags.DEFINE_integer("train_steps", None, "total steps; overrides --epochs")
-flags.DEFINE_boolean("zero_init_residual", None, "start every ResBlock as the identity (its "
-                     "second conv zeroed; not in the release). Default: on for the embedded data, "
-                     "off for the release recipe")
+flags.DEFINE_enum("init", None, list(INITS), "xavier: the release's; zero_residual: every "
+                  "ResBlock starts as the identity; identity: the whole network starts as the "
+                  "identity (srn_tf/init.py). Default: the recipe's")
 flags.DEFINE_float("clip_lstm_grad_norm", 0.0, "clip the ConvLSTM's gradients to this global "
                    "norm; 0 = off (the release's option is 3)")
 flags.DEFINE_integer("seed", 0, "seed of the data order and crops")

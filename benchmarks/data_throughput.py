@@ -1,9 +1,13 @@
-"""Input-pipeline throughput against bare PNG decoding, on a GoPro-layout tree of 1280×720 pairs.
+"""Input-pipeline throughput against bare PNG decoding, on a GoPro-layout tree of 1280×720 pairs,
+and what generating synthetic pairs costs a CPU-recipe training step.
 
-  python benchmarks/data_throughput.py [--pairs=48 --seconds=20]
+  python benchmarks/data_throughput.py [--pairs=48 --seconds=20] [--train_steps=60]
 
 Prints: bare decode (two PNG decodes per pair, tf.data on all cores), the training pipeline at
-batch 16 × 256² crops with crops_per_image 1 and 8, and each figure's ratio to bare decode.
+batch 16 × 256² crops with crops_per_image 1 and 8, and each figure's ratio to bare decode. Then
+`srn_tf.synthetic` alone (pairs/s and CPU ms per 64² pair), and the median wall time of CPU-recipe
+train steps (4 × 64², bfloat16, identity init) fed by the embedded photos, by synthetic pairs and
+by a mix, with their ratios: the cost of generating pairs on the fly. --pairs=0 skips the PNG part.
 """
 
 import os
@@ -19,11 +23,12 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 from skimage.transform import resize  # noqa: E402
 
-from srn_tf import data, embedded  # noqa: E402
+from srn_tf import data, embedded, synthetic, train_lib  # noqa: E402
 from srn_tf.image_io import write_png  # noqa: E402
 
 flags.DEFINE_integer("pairs", 48, "1280×720 pairs in the generated tree")
 flags.DEFINE_float("seconds", 20.0, "time spent measuring each figure")
+flags.DEFINE_integer("train_steps", 60, "train steps timed per data source (0: skip)")
 FLAGS = flags.FLAGS
 
 
@@ -51,14 +56,73 @@ def rate(dataset, items_per_element, seconds):
     return count * items_per_element / (time.perf_counter() - start)
 
 
+def cpu_name():
+    with open("/proc/cpuinfo") as f:
+        info = f.read()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("model name")), "unknown CPU")
+    flags_line = next((line for line in info.splitlines() if line.startswith("flags")), "")
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+           if f in flags_line.split()]
+    return f"{name} ({', '.join(isa) or 'no AVX2'})"
+
+
+def synthetic_generation(seconds):
+    """Synthetic pairs alone: (pairs/s, CPU ms per pair) at the CPU recipe's batch of 4 × 64²."""
+    ds = synthetic.make_train_dataset(crop_size=64, batch_size=4, seed=0)
+    it = iter(ds)
+    next(it)
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        next(it)
+        count += 4
+    return count / (time.perf_counter() - start), (time.process_time() - cpu) / count * 1000
+
+
+def train_step_seconds(source, steps):
+    """Median wall time of CPU-recipe train steps fed by `source` (after 5 warm-up steps)."""
+    import keras
+    config = train_lib.TrainConfig(data=source, init="identity").resolved()
+    train_lib._set_precision(config)
+    keras.utils.set_random_seed(0)
+    model = train_lib.build_model("color")
+    train_lib.apply_init(model, config.init)
+    optimizer = keras.optimizers.Adam(config.learning_rate)
+    optimizer.build(model.trainable_variables)
+    step = train_lib.make_train_step(model, optimizer, tf.distribute.get_strategy(), config)
+    iterator = iter(data.make_train_dataset(config.data, crop_size=config.crop_size,
+                                            batch_size=config.batch_size, seed=0, cache=True))
+    times = []
+    for i in range(steps + 5):
+        start = time.perf_counter()
+        float(step(iterator)[0])
+        times.append(time.perf_counter() - start)
+    keras.mixed_precision.set_global_policy("float32")
+    return float(np.median(times[5:]))
+
+
 def main(argv):
     del argv
+    print(f"{cpu_name()}, {os.cpu_count()} cores, TF {tf.__version__}")
+    if FLAGS.pairs:
+        png_pipeline()
+    rate_, cpu_ms = synthetic_generation(FLAGS.seconds)
+    print(f"synthetic pairs alone (4 x 64²):  {rate_:7.1f} pairs/s, {cpu_ms:.1f} ms CPU per pair")
+    if FLAGS.train_steps:
+        base = train_step_seconds("embedded", FLAGS.train_steps)
+        print(f"CPU-recipe train step, --data=embedded: {base * 1000:6.0f} ms")
+        for source in ("synthetic", "synthetic,embedded:0.3"):
+            seconds = train_step_seconds(source, FLAGS.train_steps)
+            print(f"CPU-recipe train step, --data={source}: {seconds * 1000:6.0f} ms "
+                  f"({seconds / base - 1:+.0%} against embedded)")
+
+
+def png_pipeline():
     with tempfile.TemporaryDirectory() as root:
         make_tree(root, FLAGS.pairs)
         pairs = data.resolve_pairs(root)
         size = sum(os.path.getsize(p.blur) + os.path.getsize(p.sharp) for p in pairs) / len(pairs)
-        print(f"{len(pairs)} pairs of 1280x720 PNGs, {size / 2**20:.1f} MiB per pair, "
-              f"{os.cpu_count()} cores, TF {tf.__version__}")
+        print(f"{len(pairs)} pairs of 1280x720 PNGs, {size / 2**20:.1f} MiB per pair")
         paths = tf.data.Dataset.from_tensor_slices(([p.blur for p in pairs],
                                                     [p.sharp for p in pairs]))
         bare = paths.repeat().map(data.decode_pair, num_parallel_calls=tf.data.AUTOTUNE)

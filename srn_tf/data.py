@@ -268,6 +268,85 @@ def _is_tfds(source):
     return isinstance(source, str) and source.startswith(TFDS_PREFIX)
 
 
+SYNTHETIC = "synthetic"   # `srn_tf.synthetic`: procedural pairs, generated on the fly
+
+
+def parse_mixture(source):
+    """A mixed training source: `"synthetic"` or `"name[:weight],name[:weight],…"` → list of
+    (name, weight), weights default 1. None for a plain (single, non-synthetic) source.
+
+    Raises DataError for a weight that is not a positive number.
+    """
+    if not isinstance(source, str) or (source != SYNTHETIC and "," not in source):
+        return None
+    mixture = []
+    for item in (i.strip() for i in source.split(",")):
+        name, _, weight = item.rpartition(":")
+        try:
+            weight = float(weight) if name else 1.0
+        except ValueError:          # a ':' of the name itself, as in tfds:gopro
+            name, weight = item, 1.0
+        name = name or item
+        if not name or not weight > 0:
+            raise DataError(f"--data {source!r}: {item!r} is not 'source' or 'source:weight' with "
+                            "a positive weight, as in 'synthetic,embedded:0.3'")
+        mixture.append((name, weight))
+    return mixture
+
+
+def mixture_batch_sizes(mixture, batch_size):
+    """Crops of each source in every batch: batch_size split by weight (largest remainders).
+
+    Raises DataError when a source would get no crop at this batch size."""
+    total = sum(w for _, w in mixture)
+    exact = [batch_size * w / total for _, w in mixture]
+    sizes = [int(e) for e in exact]
+    for k in sorted(range(len(exact)), key=lambda k: sizes[k] - exact[k])[:batch_size - sum(sizes)]:
+        sizes[k] += 1
+    empty = [name for (name, _), n in zip(mixture, sizes) if n == 0]
+    if empty:
+        raise DataError(f"with batch size {batch_size} the source(s) {empty} get no crop; raise "
+                        "their weight or the batch size")
+    return sizes
+
+
+def is_builtin(source):
+    """True for sources that need no download: the embedded data, synthetic pairs, or mixes of them."""
+    mixture = parse_mixture(source)
+    return all(name in (None, "embedded", SYNTHETIC) for name, _ in (mixture or [(source, 1)]))
+
+
+def held_out_source(source):
+    """The source whose test split measures a run on `source`: itself, or for a mixture its first
+    file source, else the embedded data (synthetic pairs have no photos to hold out)."""
+    mixture = parse_mixture(source)
+    if mixture is None:
+        return source
+    return next((name for name, _ in mixture if name != SYNTHETIC), "embedded")
+
+
+def _mixed_train_dataset(mixture, *, batch_size, num_shards, **kwargs):
+    """Batches of `mixture`'s sources side by side: source k fills `mixture_batch_sizes`[k] crops
+    of every batch (in mixture order), each its own position-addressable pipeline."""
+    parts = []
+    for (name, _), size in zip(mixture, mixture_batch_sizes(mixture, batch_size)):
+        if size % num_shards:
+            raise DataError(f"{size} crops of {name!r} per batch do not split across {num_shards} "
+                            "shards; change the weights or the batch size")
+        if name == SYNTHETIC:
+            from srn_tf import synthetic
+            parts.append(synthetic.make_train_dataset(
+                batch_size=size, num_shards=num_shards,
+                **{k: kwargs[k] for k in ("crop_size", "model_type", "seed", "start_step",
+                                          "shard_index")}))
+        else:
+            parts.append(make_train_dataset(name, batch_size=size, num_shards=num_shards, **kwargs))
+    if len(parts) == 1:
+        return parts[0]
+    return tf.data.Dataset.zip(*parts).map(
+        lambda *batches: tuple(tf.concat([b[i] for b in batches], 0) for i in range(2)))
+
+
 def _tfds_examples(source, split, data_dir, shuffle_seed=None):
     """(dataset of {"name", "blur", "sharp"} decoded uint8 examples, number of examples)."""
     import tensorflow_datasets as tfds
@@ -331,7 +410,10 @@ def make_train_dataset(source=None, *, crop_size=256, batch_size=16, model_type=
     the batches an uninterrupted run would, and shards of a global batch need no coordination.
 
     Args:
-      source: see `resolve_pairs`, or a list of `Pair`s, or "tfds:gopro".
+      source: see `resolve_pairs`, or a list of `Pair`s, or "tfds:gopro"; or "synthetic"
+        (`srn_tf.synthetic`), or a mixture "name[:weight],…" such as "synthetic,embedded:0.3":
+        every batch then holds each source's share of crops (`mixture_batch_sizes`), each
+        source addressed by (seed, step) as below.
       crop_size: side of the square crops, in pixels (the release: 256).
       batch_size: crops per global batch (the release: 16).
       model_type: "color" gives 3 channels, "gray"/"lstm" grayscale, 1 channel.
@@ -350,6 +432,13 @@ def make_train_dataset(source=None, *, crop_size=256, batch_size=16, model_type=
     """
     channels = image_channels(model_type)
     seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1) if seed is None else int(seed)
+    mixture = parse_mixture(source)
+    if mixture:
+        return _mixed_train_dataset(
+            mixture, crop_size=crop_size, batch_size=batch_size, model_type=model_type, seed=seed,
+            split=split, blur_key=blur_key, augment=augment, crops_per_image=crops_per_image,
+            cache=cache, start_step=start_step, num_shards=num_shards, shard_index=shard_index,
+            tfds_data_dir=tfds_data_dir)
     pairs_per_step, rest = divmod(batch_size, crops_per_image)
     if rest or pairs_per_step % num_shards:
         raise ValueError(f"batch_size {batch_size} must be a multiple of crops_per_image "

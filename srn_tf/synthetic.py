@@ -41,6 +41,7 @@ MIN_RADIUS = 2.0            # px
 MAX_CAMERA_BLUR = 12.0      # px, length of the camera's path over the exposure
 MAX_OBJECT_BLUR = 10.0      # px, of a moving shape's own path
 MAX_CAMERA_SPIN_DEG = 1.0
+MAX_SHAKE = 0.7             # px, amplitude of each of the shake's sinusoids (half the pairs)
 MAX_OBJECT_SPIN_DEG = 6.0
 JPEG_PROBABILITY = 0.3
 GAMMA = 2.2
@@ -125,7 +126,7 @@ def _render(seed, size, photos):
 
     # --- motion: camera path + shake + spin, and half the shapes' own paths and spins ----------
     camera = _quadratic_path(uniform, normal, t, MAX_CAMERA_BLUR, 1)[:, 0]          # [S, 2]
-    amplitude = uniform([2, 2], 0.0, 0.7) * tf.cast(uniform([]) < 0.5, tf.float32)   # px
+    amplitude = uniform([2, 2], 0.0, MAX_SHAKE) * tf.cast(uniform([]) < 0.5, tf.float32)
     frequency = uniform([2, 2], 0.5, 2.0)
     phase = uniform([2, 2], 0.0, 2 * np.pi)
     wave = tf.sin(2 * np.pi * frequency * t[:, None, None] + phase)               # [S, 2, 2]

@@ -21,23 +21,25 @@ import tensorflow as tf
 from srn_tf import data, export, metrics
 from srn_tf.convert import CheckpointError, load_model
 from srn_tf.inference import deblur
-from srn_tf.layers import ResBlock
+from srn_tf.init import apply_init
 from srn_tf.losses import multiscale_l2
-from srn_tf.model import TRAINABLE_TYPES, as_levels, build_model, model_type_of, rebuild
+from srn_tf.model import (BASELINE_TYPES, TRAINABLE_TYPES, as_levels, build_model,
+                          model_type_of, rebuild)
 
 log = logging.getLogger(__name__)
 
 # The 2018 release's recipe (used whenever --data is given).
 RELEASE_RECIPE = dict(batch_size=16, crop_size=256, learning_rate=1e-4, lr_decay_power=0.3,
                       end_learning_rate=0.0, epochs=4000, train_steps=None, mixed_precision=False,
-                      zero_init_residual=False)
+                      init="xavier")
 # Small enough to run on a 2-core CPU in under 15 minutes (the embedded data; bfloat16 matmuls,
-# which AMX/AVX-512-BF16 CPUs run ~4x faster than float32 here). Small crops, more steps, a
-# doubled learning rate and identity-initialised residual blocks learned fastest per minute in
-# trials on this machine (see README).
+# which AMX/AVX-512-BF16 CPUs run ~4x faster than float32 here). Small crops, more steps and a
+# doubled learning rate learned fastest per minute in trials on this machine; the identity init
+# (srn_tf/init.py) starts at the input's quality and beat zero-init residual blocks and synthetic
+# data mixes on validation pairs in 300-step trials (see README).
 CPU_RECIPE = dict(batch_size=4, crop_size=64, learning_rate=2e-4, lr_decay_power=0.3,
                   end_learning_rate=0.0, epochs=None, train_steps=2000, mixed_precision=True,
-                  zero_init_residual=True)
+                  init="identity", data="embedded")
 CONFIG_FILE = "config.json"
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
@@ -49,7 +51,7 @@ class TrainingError(RuntimeError):
 @dataclasses.dataclass
 class TrainConfig:
     """Everything a run depends on. None for a recipe field means: the recipe's value."""
-    data: str = None                 # None / "embedded": the embedded data and the CPU recipe
+    data: str = None                 # None: the CPU recipe's; builtin sources use the CPU recipe
     model_type: str = "color"
     workdir: str = None              # default: checkpoints/train_<model_type>
     batch_size: int = None
@@ -60,7 +62,7 @@ class TrainConfig:
     epochs: int = None
     train_steps: int = None          # overrides epochs
     mixed_precision: bool = None     # mixed_bfloat16 on CPU, mixed_float16 on GPU
-    zero_init_residual: bool = None  # ResBlocks start as the identity (not in the release)
+    init: str = None                 # srn_tf.init.INITS: "xavier" (the release's), "identity", …
     clip_lstm_grad_norm: float = 0.0
     seed: int = 0
     split: str = "train"
@@ -80,19 +82,26 @@ class TrainConfig:
 
     def resolved(self):
         """A copy with every recipe field filled in from the recipe of its data."""
-        recipe = CPU_RECIPE if self.data in (None, "embedded") else RELEASE_RECIPE
+        recipe = CPU_RECIPE if data.is_builtin(self.data) else RELEASE_RECIPE
         filled = {k: (v if getattr(self, k) is None else getattr(self, k)) for k, v in recipe.items()}
         if self.train_steps is None and self.epochs is not None:
             filled["train_steps"] = None
-        cache = self.data in (None, "embedded") if self.cache is None else self.cache
+        if self.init is None and self.model_type in BASELINE_TYPES:
+            filled["init"] = "xavier"        # the baselines have no identity/residual init
+        cache = data.is_builtin(self.data) if self.cache is None else self.cache
         workdir = self.workdir or os.path.join("checkpoints", f"train_{self.model_type}")
         return dataclasses.replace(self, **filled, cache=cache, workdir=workdir)
 
 
 def total_steps(config, num_pairs):
-    """train_steps, or epochs × (pairs // batch_size) as in the release."""
+    """train_steps, or epochs × (pairs // batch_size) as in the release.
+
+    Raises TrainingError for epochs of a source without a size (num_pairs None: a mixture)."""
     if config.train_steps:
         return int(config.train_steps)
+    if num_pairs is None:
+        raise TrainingError(f"--data={config.data} has no epochs (synthetic pairs never end); "
+                            "give --train_steps")
     return int(config.epochs) * max(1, num_pairs // config.batch_size)
 
 
@@ -230,6 +239,8 @@ def _is_chief(strategy):
 
 
 def _num_pairs(config):
+    if data.parse_mixture(config.data):
+        return None, None
     if config.data and config.data.startswith(data.TFDS_PREFIX):
         import tensorflow_datasets as tfds
         from srn_tf import gopro_tfds  # noqa: F401
@@ -278,23 +289,6 @@ def _lstm_variable_mask(model):
     return [v.path.startswith("convLSTM/") for v in model.trainable_variables]
 
 
-def zero_init_residual(model):
-    """Zeroes the second conv of every ResBlock, so that each block starts as the identity.
-
-    Not in the release, which initialises every conv with Xavier; the architecture is unchanged.
-    From Xavier, SRN's unnormalised residual blocks and its level-to-level recurrence send the
-    first outputs to about ±10 (first loss ~100), and a short run spends its first few hundred
-    steps undoing that. With identity blocks ("zero γ", Goyal et al. 2017, §5.1) the network
-    starts as a shallow conv net of its input and passes the image through within ~100 steps.
-    Returns the number of blocks changed (18 in SRN).
-    """
-    blocks = [layer for layer in model.layers if isinstance(layer, ResBlock)]
-    for block in blocks:
-        block.conv2.kernel.assign(tf.zeros_like(block.conv2.kernel))
-        block.conv2.bias.assign(tf.zeros_like(block.conv2.bias))
-    return len(blocks)
-
-
 def train_and_evaluate(config):
     """Trains (or resumes) as `config` says; returns a dict of the final figures and paths.
 
@@ -314,7 +308,8 @@ def train_and_evaluate(config):
         log.warning("resuming with the run's seed %s, not %s", saved["seed"], config.seed)
         config = dataclasses.replace(config, seed=saved["seed"])
     steps = total_steps(config, num_pairs)
-    eval_examples = _eval_examples(config, config.eval_images)
+    eval_examples = _eval_examples(
+        dataclasses.replace(config, data=data.held_out_source(config.data)), config.eval_images)
     policy = _set_precision(config)
     chief = _is_chief(strategy)
     workdir = config.workdir if chief else tempfile.mkdtemp(prefix="srn_worker_")
@@ -322,8 +317,10 @@ def train_and_evaluate(config):
     keras.utils.set_random_seed(config.seed)   # the same initial weights for the same seed
     with strategy.scope():
         model = build_model(config.model_type)
-        if config.zero_init_residual:
-            zero_init_residual(model)
+        try:
+            apply_init(model, config.init)
+        except ValueError as e:
+            raise TrainingError(f"--init={config.init}: {e}") from e
         optimizer = make_optimizer(config, steps, policy)
         optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
