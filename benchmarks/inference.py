@@ -33,8 +33,9 @@ In one run it prints:
   * peak RSS of srn-tf float32 (default options) at each --memory_sizes, each in a fresh process,
     and the ratio to the first size;
   * with --train: the train step (release recipe 16×256², the CPU recipe), float32/XLA/bfloat16;
-  * with trained --accuracy_weights (a .keras file): bfloat16's mean PSNR change against
-    float32 on the embedded test set (against the sharp images).
+  * with trained --accuracy_weights (a .keras file): the mean PSNR change (against the sharp
+    images of the embedded test set) of srn-tf bfloat16 and of the float16-weight LiteRT export,
+    each against srn-tf float32.
 """
 
 import json
@@ -374,15 +375,24 @@ def accuracy(weights):
     if not os.path.exists(weights):
         print(f"bfloat16 accuracy skipped: no trained weights at {weights} (run train.py)")
         return
+    from ai_edge_litert.interpreter import Interpreter
+    from srn_tf import export
     model = load_model(weights)
     pairs = data.resolve_pairs(None, split="test")
-    changes = []
+    half = Interpreter(model_content=export.tflite_bytes(model, weights, float16=True))
+    litert_float16 = half.get_signature_runner()
+    changes = {"srn-tf bfloat16": [], "LiteRT float16 weights": []}
     for pair in pairs:
-        blur, sharp = read_image(pair.blur), read_image(pair.sharp)
-        changes.append(metrics.psnr(sharp, deblur(model, blur, precision="bfloat16")) -
-                       metrics.psnr(sharp, deblur(model, blur)))
-    print(f"bfloat16 vs float32 with {weights} on the embedded test set ({len(pairs)} images): "
-          f"mean PSNR change {np.mean(changes):+.3f} dB (largest {max(changes, key=abs):+.3f})")
+        blur, sharp = read_image(pair.blur)[:, :, :3], read_image(pair.sharp)[:, :, :3]
+        reference = metrics.psnr(sharp, deblur(model, blur))
+        changes["srn-tf bfloat16"].append(
+            metrics.psnr(sharp, deblur(model, blur, precision="bfloat16")) - reference)
+        changes["LiteRT float16 weights"].append(
+            metrics.psnr(sharp, litert_float16(images=blur[None])["deblurred"][0]) - reference)
+    for name, values in changes.items():
+        print(f"{name} vs srn-tf float32 with {weights} on the embedded test set ({len(pairs)} "
+              f"images): mean PSNR change {np.mean(values):+.3f} dB (largest "
+              f"{max(values, key=abs):+.3f})")
 
 
 def main(argv):
