@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 
 import tensorflow as tf
@@ -290,7 +291,11 @@ def main(argv):
     if FLAGS.format == "saved_model":
         export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)
     else:
-        export_file(model, FLAGS.output, FLAGS.format, FLAGS.weights, size, FLAGS.float16)
+        try:
+            export_file(model, FLAGS.output, FLAGS.format, FLAGS.weights, size, FLAGS.float16)
+        except ImportError as e:
+            sys.exit(f"error: --format={FLAGS.format} needs {e.name}, which is not installed: "
+                     "python -m pip install -r requirements.txt (tf2onnx, onnx, ai-edge-litert)")
     print(f"wrote {FLAGS.output}")
 
 
