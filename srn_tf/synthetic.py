@@ -258,7 +258,7 @@ def validation_pairs(count, size=128, seed=0):
             for i in range(count)]
 
 
-def contact_sheet(path, rows=4, columns=4, size=128, seed=0):
+def contact_sheet(path, rows=3, columns=4, size=96, seed=0):
     """Writes a PNG of rows × columns pairs (blurry left, sharp right, 2 px gaps); returns path."""
     from srn_tf.image_io import write_png
     pairs = validation_pairs(rows * columns, size, seed)
@@ -282,5 +282,5 @@ def main(argv):
 if __name__ == "__main__":
     from absl import app, flags
     flags.DEFINE_string("output", "docs/synthetic_pairs.png", "PNG to write")
-    flags.DEFINE_integer("size", 128, "side of each image in px")
+    flags.DEFINE_integer("size", 96, "side of each image in px")
     app.run(main)
