@@ -155,7 +155,7 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
 def train(init_checkpoint, model_type, batches, decay_steps, clip_lstm=0.0, dtype=tf.float32,
           learning_rate=LEARNING_RATE, epsilon=ADAM_EPSILON, half_pixel_targets=False,
-          stop_gradient=True):
+          stop_gradient=True, states=False):
     """The release's training steps in graph mode, one `session.run` per batch.
 
     Loss = Σ over the three levels of mean((sharp resized to the level − level output)²), the
@@ -180,9 +180,13 @@ def train(init_checkpoint, model_type, batches, decay_steps, clip_lstm=0.0, dtyp
         weights are read (its Adam slots, beta powers and step are not).
       batches: list of (blur, sharp) float32 [N, H, W, C] arrays, one per step, all one shape.
       decay_steps: the schedule's total steps (the release: epochs × (pairs // batch)).
+      states: also return the whole training state before the first step and after each.
     Returns:
       (per-level losses [K, 3] of `dtype`, of every step's forward pass, coarsest first;
-       {TF1 variable name: array of `dtype`} of the weights after the K steps).
+       {TF1 variable name: array of `dtype`} of the weights after the K steps), and with
+      `states` a third element: K + 1 dicts {TF1 name: array} of every graph variable (weights,
+      Adam slots `<name>/Adam` (m) and `<name>/Adam_1` (v), `beta1_power`, `beta2_power`,
+      `global_step`), the first before any step, the k-th after k steps.
     """
     shape = batches[0][0].shape
     reader = tf.train.load_checkpoint(init_checkpoint)
@@ -219,6 +223,14 @@ def train(init_checkpoint, model_type, batches, decay_steps, clip_lstm=0.0, dtyp
         sess.run(v1.global_variables_initializer())
         for var in weights:
             var.load(reader.get_tensor(var.op.name).astype(dtype.as_numpy_dtype), sess)
-        per_step = [sess.run([train_op, losses], {blur: b, sharp: s})[1] for b, s in batches]
+        every = {v.op.name: v for v in v1.global_variables()}
+        trace = [sess.run(every)] if states else None
+        per_step = []
+        for b, s in batches:
+            per_step.append(sess.run([train_op, losses], {blur: b, sharp: s})[1])
+            if states:
+                trace.append(sess.run(every))
         final = sess.run({v.op.name: v for v in weights})
+    if states:
+        return np.asarray(per_step), final, trace
     return np.asarray(per_step), final
