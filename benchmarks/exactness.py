@@ -8,7 +8,8 @@ The TF1 side is tests/tf1_reference.py: the release's generator and training in 
 graph mode, written from the specification; its checkpoint is imported with
 srn_tf.load_tf1_checkpoint. --train runs tests/test_train_exact.py's comparison: K steps of
 train_lib's own optimizer and train step against the reference's, from one random checkpoint,
-and the same figures for recipe errors, which must be far outside the bounds.
+and the same figures for recipe errors, which must be far outside the bounds; then
+tests/test_train_resync.py's per-step figures: one srn-tf step from each of the reference's states.
 """
 
 import os
@@ -37,6 +38,7 @@ def print_training():
     """srn-tf's K training steps against the reference's; then recipe errors against srn-tf."""
     import tensorflow as tf
     import test_train_exact as exact
+    import test_train_resync as resync
     bounds = "  ".join(f"{k} ≤ {v:g}" for k, v in exact.BOUNDS.items())
     print(f"{exact.STEPS} steps, batches {'x'.join(map(str, exact.BATCH_SHAPE))}, float32, "
           f"learning rate decaying over {exact.DECAY_STEPS} steps; bounds: {bounds}")
@@ -61,11 +63,19 @@ def print_training():
                 return tf1_reference.train(prefix, model_type, batches, exact.DECAY_STEPS,
                                            **{"clip_lstm": clip, **change})
 
-            references[model_type, clip] = reference()
+            traced = reference(states=True)
+            references[model_type, clip] = traced[:2]
             initial = {n: reader.get_tensor(n) for n in references[model_type, clip][1]}
             ours = exact.srn_tf_train(prefix, model_type, batches, clip_norm=clip)
             name = f"srn-tf {model_type}" + (f", ConvLSTM clipped to {clip:g}" if clip else "")
             row(name, exact.compare(ours, references[model_type, clip], initial))
+            steps = resync.resynchronised(prefix, model_type, batches, traced, clip_norm=clip)
+            for key, what in (("update", "max |Δ_srn − Δ_ref| / max |w|"),
+                              ("outliers", "fraction of weights beyond 1e-5"),
+                              ("of_bound", "max |Δ_srn − Δ_ref| / 2·B_t"),
+                              ("loss", "max relative per-level loss difference")):
+                print(f"  resynchronised, per step: {what:40s}"
+                      + " ".join(f"{f[key]:8.1e}" for f in steps))
             if clip:
                 row("  error: no clipping", exact.compare(ours, references[model_type, 0.0],
                                                           initial))
