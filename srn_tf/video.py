@@ -137,6 +137,13 @@ def _ffmpeg_reason(text):
     return " / ".join([line for line in lines if line][:2]) or "no reason given"
 
 
+def _undecodable(path, exc):
+    """The VideoError of a file ffmpeg cannot start decoding; ffmpeg's own (long) log goes to the
+    INFO log, shown with --verbose."""
+    log.info("ffmpeg on %s: %s", path, exc)
+    return VideoError(f"cannot read video {path}: truncated or not a video ffmpeg can decode")
+
+
 def _exact_rate(value):
     """A rate as ffmpeg prints it (2 decimals) → Fraction; 29.97 → 30000/1001 and the like."""
     rate = fractions.Fraction(value).limit_denominator(1000)
@@ -159,7 +166,7 @@ def probe(path):
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as e:
-        raise VideoError(f"cannot read video {path}: not a video ffmpeg can decode ({e})") from e
+        raise _undecodable(path, e) from e
     finally:
         reader.close()
     found = re.search(r"([\d.]+)(k?) tbr", video)
@@ -181,7 +188,7 @@ def _frames(path, rate):
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as e:
-        raise VideoError(f"cannot read video {path}: not a video ffmpeg can decode ({e})") from e
+        raise _undecodable(path, e) from e
     width, height = meta["size"]
     try:
         for raw in reader:
@@ -252,6 +259,18 @@ def check_output(input_path, output_path, info):
                          "any codec and stream)")
 
 
+def _ended_early(path, info, frames):
+    """A sentence when `frames` decoded frames at `info.rate` fall short of the container's
+    announced duration by more than 2 frames and 5 % (an audio track may outlast the video a
+    little), else None: a truncated or damaged file whose video stream ends early."""
+    decoded = frames / float(info.rate)
+    if info.duration - decoded <= max(2 / float(info.rate), 0.05 * info.duration):
+        return None
+    announced = round(info.duration * float(info.rate))
+    return (f"video {path} ends early: {frames} frames of {announced} ({decoded:.2f} s of "
+            f"{info.duration:.2f} s) could be decoded; the file is truncated or damaged")
+
+
 @dataclasses.dataclass
 class VideoResult:
     """What `deblur_video` wrote: `frames` frames at `rate` fps, of which `deblurred` were run
@@ -282,7 +301,10 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
     that same constant rate (H.264, VP9 for .webm), so its duration is the input's. The output
     and its streams are checked (`check_output`) before the first frame is deblurred; the result
     is written under a temporary name and renamed when complete: an interrupted or failed run
-    leaves nothing under `output_path`. Returns a VideoResult. Raises VideoError.
+    leaves nothing under `output_path`. A video stream that ends before the container's announced
+    duration (a truncated file) raises VideoError after the frames decoded are written to
+    `output_path` (when it did not exist; else nothing is written). Returns a VideoResult. Raises
+    VideoError.
     """
     import imageio_ffmpeg
     info = probe(input_path)
@@ -329,6 +351,9 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
             if batch:
                 flush()
         writer.close()
+        short = _ended_early(input_path, info, written)
+        if short and os.path.exists(output_path):
+            raise VideoError(f"{short}; nothing was written ({output_path} exists and was kept)")
         if info.other_streams:
             status, text = _ffmpeg("-loglevel", "error",
                                    *_mux_args(video_tmp, input_path, final_tmp))
@@ -338,6 +363,9 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
             os.replace(final_tmp, output_path)
         else:
             os.replace(video_tmp, output_path)
+        if short:
+            raise VideoError(f"{short}; the {written} frames decoded are deblurred in "
+                             f"{output_path}")
     finally:
         writer.close()
         for tmp in (video_tmp, final_tmp):

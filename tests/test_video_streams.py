@@ -101,3 +101,52 @@ def test_output_is_checked_before_the_first_frame(tmp_path, identity, name, mess
         video.deblur_video(None, str(source), str(tmp_path / name))
     assert identity == []                        # nothing deblurred for nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]   # and nothing left behind
+
+
+def _cut(source, fraction, target):
+    data = source.read_bytes()
+    target.write_bytes(data[:int(len(data) * fraction)])
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """30 frames of 64×48 at 10 fps (3 s), index at the front so a cut file still opens."""
+    source = tmp_path / "clip.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "30",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(source))
+    return source
+
+
+def test_truncated_video_is_reported_not_passed_off_as_complete(tmp_path, identity, clip):
+    # F1: cut to 80 % of its bytes, ffmpeg decodes 13 of the 30 frames and stops without an
+    # error; before, deblur wrote a 1.3 s video and exited 0.
+    cut = tmp_path / "cut.mp4"
+    _cut(clip, 0.8, cut)
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(cut))
+    assert 0 < frames < 30
+    out = tmp_path / "out.mp4"
+    with pytest.raises(video.VideoError) as raised:
+        video.deblur_video(None, str(cut), str(out))
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"ends early: {frames} frames of 30" in message and "cut.mp4" in message
+    assert "of 3.00 s" in message and str(out) in message
+    assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == frames   # the partial result
+    # an existing output is not replaced by a partial one
+    out.write_bytes(b"keep")
+    with pytest.raises(video.VideoError, match="nothing was written"):
+        video.deblur_video(None, str(cut), str(out))
+    assert out.read_bytes() == b"keep"
+    # the whole file passes
+    assert video.deblur_video(None, str(clip), str(tmp_path / "whole.mp4")).frames == 30
+
+
+def test_undecodable_video_is_one_short_line(tmp_path, identity, clip):
+    # F4: cut to 30 % ffmpeg finds the stream but decodes nothing; before, the message carried
+    # ~5 KB of ffmpeg's log (now only in the INFO log, shown with --verbose).
+    cut = tmp_path / "cut.mp4"
+    _cut(clip, 0.3, cut)
+    with pytest.raises(video.VideoError) as raised:
+        video.deblur_video(None, str(cut), str(tmp_path / "out.mp4"))
+    message = str(raised.value)
+    assert message == f"cannot read video {cut}: truncated or not a video ffmpeg can decode"
