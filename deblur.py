@@ -32,18 +32,19 @@ def main(argv):
     del argv
     if not FLAGS.weights:
         raise app.UsageError(deblur_lib.NO_WEIGHTS_HELP)
+    options = cli_flags.inference_options()   # a bad --tile is refused before anything loads
     try:
         if not video.is_video(FLAGS.input):
             deblur_lib.plan_outputs(FLAGS.input, FLAGS.output)   # refuse a bad --output first
         model = srn_tf.load_model(FLAGS.weights, FLAGS.model_type)
         if video.is_video(FLAGS.input):
             result = video.deblur_video(model, FLAGS.input, FLAGS.output, FLAGS.batch_size,
-                                        FLAGS.temporal_state, **cli_flags.inference_options())
+                                        FLAGS.temporal_state, **options)
             print(f"wrote {FLAGS.output}: {result}")
             return
         written, skipped = deblur_lib.deblur_files(model, FLAGS.input, FLAGS.output,
                                                    FLAGS.temporal_state,
-                                                   **cli_flags.inference_options())
+                                                   **options)
     except ValueError as e:
         sys.exit(f"error: {e}")
     if len(written) == 1:

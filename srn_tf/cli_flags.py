@@ -1,8 +1,10 @@
 """absl flags shared by deblur.py and evaluate.py: how to run the network on whole images."""
 
+import sys
+
 from absl import flags
 
-from srn_tf.inference import DEFAULT_OVERLAP, PRECISIONS
+from srn_tf.inference import DEFAULT_OVERLAP, PRECISIONS, check_tiling
 
 
 def define_inference_flags():
@@ -17,10 +19,22 @@ def define_inference_flags():
 
 
 def inference_options():
-    """The flags above as keyword arguments of `srn_tf.deblur`."""
+    """The flags above as keyword arguments of `srn_tf.deblur`; exits with one line for unusable
+    --tile/--overlap/--memory_budget_mb (`exit_unless_tiling_usable`): call it before loading
+    weights."""
     values = flags.FLAGS
     options = {"tile": values.tile, "overlap": values.overlap, "precision": values.precision,
                "jit_compile": values.jit_compile}
-    if values.memory_budget_mb:
+    if values.memory_budget_mb is not None:
         options["memory_budget"] = values.memory_budget_mb * 2 ** 20
+    exit_unless_tiling_usable(values.tile, values.overlap, options.get("memory_budget"))
     return options
+
+
+def exit_unless_tiling_usable(tile, overlap=DEFAULT_OVERLAP, memory_budget=None):
+    """`check_tiling` for a command: an unusable --tile/--overlap/--memory_budget_mb exits with
+    one line `error: …` (status 1); called before weights are loaded."""
+    try:
+        check_tiling(tile, overlap, memory_budget)
+    except ValueError as e:
+        sys.exit(f"error: {e}")

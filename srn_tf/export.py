@@ -274,6 +274,7 @@ def is_saved_model(path):
 def main(argv):
     del argv
     from absl import app, flags
+    from srn_tf.cli_flags import exit_unless_tiling_usable
     from srn_tf.convert import load_model
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     FLAGS = flags.FLAGS
@@ -287,6 +288,7 @@ def main(argv):
                              "exports run whole images")
     except ValueError as e:
         raise app.UsageError(str(e))
+    exit_unless_tiling_usable(FLAGS.tile)
     model = load_model(FLAGS.weights, FLAGS.model_type)
     if FLAGS.format == "saved_model":
         export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)

@@ -349,6 +349,21 @@ def check_image(image):
     return image
 
 
+def check_tiling(tile=None, overlap=DEFAULT_OVERLAP, memory_budget=DEFAULT_MEMORY_BUDGET):
+    """Raises ValueError (one sentence naming the option as a command-line flag) unless `tile`
+    (None, 0 or a positive multiple of 16, or a (height, width) pair of them), `overlap`
+    (pixels, ≥ 0) and `memory_budget` (bytes, > 0) are usable; what
+    `deblur_batch` and the SavedModel export (`--tile`) check before any work."""
+    tiles = () if tile is None else (tile, tile) if np.isscalar(tile) else tuple(tile)
+    if any(t < 0 or t % SIZE_MULTIPLE for t in tiles):
+        raise ValueError(f"--tile={tile}: tile sizes must be 0 (whole image) or positive "
+                         f"multiples of {SIZE_MULTIPLE}, e.g. {SIZE_MULTIPLE * 32}")
+    if overlap < 0:
+        raise ValueError(f"--overlap={overlap}: the overlap of tiles must be ≥ 0 pixels")
+    if memory_budget is not None and memory_budget <= 0:
+        raise ValueError("--memory_budget_mb must be positive")
+
+
 def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision="float32",
                  jit_compile=False, memory_budget=DEFAULT_MEMORY_BUDGET, progress=None):
     """Deblurs a batch of same-size images: uint8/uint16 [N, H, W, C] → same dtype and shape.
@@ -357,13 +372,12 @@ def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision
     batch. One call of the compiled graph per tile (`blend_tiles`).
     """
     images = np.asarray(images)
+    check_tiling(tile, overlap, memory_budget)
     if tile is None:
         tile_size = plan_tiles(images.shape[1], images.shape[2],
                                memory_budget // max(1, len(images)), overlap)
     else:
         tile_size = (tile, tile) if np.isscalar(tile) else tuple(tile)
-    if any(t % SIZE_MULTIPLE for t in tile_size):
-        raise ValueError(f"tile sizes must be multiples of {SIZE_MULTIPLE}, got {tile_size}")
     restore = compiled_restore(model, images.dtype, precision, jit_compile)
     return blend_tiles(lambda tile: restore(tf.constant(tile)).numpy(), images, tile_size,
                        overlap, progress)

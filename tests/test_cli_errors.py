@@ -303,3 +303,25 @@ def test_truncated_checkpoint_in_the_workdir_is_one_message(tmp_path):
     with pytest.raises(CheckpointError, match=r"cannot resume from .*ckpt-1 \(truncated or "
                        r"corrupt checkpoint\?\)"):
         train_lib.train_and_evaluate(config)
+
+
+def test_unusable_tiling_is_refused_before_loading_weights(tmp_path):
+    # F2: --tile=50 used to load the model, then skip every image as "unreadable".
+    from srn_tf.inference import check_tiling
+    for tile in (50, -16, (48, 40)):
+        with pytest.raises(ValueError, match="multiples of 16"):
+            check_tiling(tile)
+    with pytest.raises(ValueError, match="overlap"):
+        check_tiling(64, overlap=-1)
+    with pytest.raises(ValueError, match="memory_budget_mb"):
+        check_tiling(None, memory_budget=0)
+    check_tiling(None), check_tiling(0), check_tiling((48, 64), overlap=0)   # usable ones pass
+    missing = str(tmp_path / "missing.keras")   # loading it would be another error
+    expected = "error: --tile=50: tile sizes must be 0 (whole image) or positive multiples of 16"
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+    for command in (["deblur.py", f"--input={image}", f"--output={tmp_path / 'o'}"],
+                    ["-m", "srn_tf.export", f"--output={tmp_path / 'exp'}"]):
+        line = one_error_line(run_command(*command, f"--weights={missing}", "--tile=50"))
+        assert line.startswith(expected), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
