@@ -46,7 +46,7 @@ def main(argv):
                                                    FLAGS.temporal_state,
                                                    **options)
     except ValueError as e:
-        sys.exit(f"error: {e}")
+        sys.exit(f"error: {cli.error_message(e) or e}")   # hints as flags (--model_type=gray)
     if len(written) == 1:
         print(f"wrote {written[0]}")
     elif written:

@@ -325,3 +325,23 @@ def test_unusable_tiling_is_refused_before_loading_weights(tmp_path):
         line = one_error_line(run_command(*command, f"--weights={missing}", "--tile=50"))
         assert line.startswith(expected), line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+@pytest.mark.slow
+def test_every_command_hints_with_flags(tf1_checkpoints, tmp_path):
+    # NC 16 / F3: a gray TF1 checkpoint given as --model_type=color; deblur.py used to print the
+    # Python API's hint build_srn('gray').
+    gray = tf1_checkpoints["gray"][0]
+    image = str(tmp_path / "in.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+    pairs = write_pairs(tmp_path / "pairs")
+    hint = "it looks like a 'gray' checkpoint: load it with --model_type=gray"
+    for command in (
+            ["deblur.py", f"--input={image}", f"--output={tmp_path / 'o'}", f"--weights={gray}"],
+            ["evaluate.py", f"--weights={gray}", f"--data={pairs}",
+             f"--output_dir={tmp_path / 'ev'}"],
+            ["train.py", f"--data={pairs}", "--crop_size=32", "--batch_size=2", "--train_steps=2",
+             f"--init_from={gray}", f"--workdir={tmp_path / 'run'}", "--noexport_saved_model"],
+            ["-m", "srn_tf.export", f"--weights={gray}", f"--output={tmp_path / 'exp'}"]):
+        line = one_error_line(run_command(*command, "--model_type=color"), hint)
+        assert "build_srn" not in line, (command[0], line)
