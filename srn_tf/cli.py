@@ -122,6 +122,18 @@ def _disk_full_op_error(exc):
     return isinstance(exc, tf.errors.OpError) and "No space left on device" in message
 
 
+def is_disk_full(exc):
+    """True for an OSError ENOSPC/EDQUOT or TensorFlow's "No space left on device" OpError."""
+    return ((isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+            or _disk_full_op_error(exc))
+
+
+def disk_full_message(output):
+    """The sentence for a full disk while a command writes its --output `output`."""
+    return (f"no space left on device while writing {output}; free some space or choose "
+            "another --output")
+
+
 def error_message(exc):
     """The one-line text for a known failure `exc`, or None when `exc` is not one (a bug)."""
     if isinstance(exc, _known_errors()):
@@ -129,7 +141,7 @@ def error_message(exc):
     if isinstance(exc, OSError):
         return describe_os_error(exc)
     if _disk_full_op_error(exc):
-        path = re.search(r"(/[^\s;]+?)(\.tempstate\d+)?(;|\s|$)", exc.message)
+        path = re.search(r"(/(?!job:)[^\s;]+?)(\.tempstate\d+)?(;|\s|$)", exc.message)
         where = f" while writing {path.group(1)}" if path else ""
         return f"no space left on device{where}: free some space or write to another disk"
     return None

@@ -274,6 +274,7 @@ def is_saved_model(path):
 def main(argv):
     del argv
     from absl import app, flags
+    from srn_tf import cli
     from srn_tf.cli_flags import exit_unless_tiling_usable
     from srn_tf.convert import load_model
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -290,14 +291,18 @@ def main(argv):
         raise app.UsageError(str(e))
     exit_unless_tiling_usable(FLAGS.tile)
     model = load_model(FLAGS.weights, FLAGS.model_type)
-    if FLAGS.format == "saved_model":
-        export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)
-    else:
-        try:
+    try:
+        if FLAGS.format == "saved_model":
+            export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)
+        else:
             export_file(model, FLAGS.output, FLAGS.format, FLAGS.weights, size, FLAGS.float16)
-        except ImportError as e:
-            sys.exit(f"error: --format={FLAGS.format} needs {e.name}, which is not installed: "
-                     "python -m pip install -r requirements.txt (tf2onnx, onnx, ai-edge-litert)")
+    except ImportError as e:
+        sys.exit(f"error: --format={FLAGS.format} needs {e.name}, which is not installed: "
+                 "python -m pip install -r requirements.txt (tf2onnx, onnx, ai-edge-litert)")
+    except Exception as e:   # noqa: BLE001  (a full disk names --output, not a TF device)
+        if not cli.is_disk_full(e):
+            raise
+        sys.exit(f"error: {cli.disk_full_message(FLAGS.output)}")
     print(f"wrote {FLAGS.output}")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from srn_tf.cli import disk_full_message
 from srn_tf.image_io import ordinary_mode
 from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
                               precision_policy, restore_with_state, to_unit_range)
@@ -252,6 +253,8 @@ def check_output(input_path, output_path, info):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    if status and "No space left on device" in text:
+        raise VideoError(disk_full_message(output_path))
     if status:
         raise VideoError(f"cannot write {output_path} with the input's {len(info.other_streams)} "
                          f"other stream(s) (nothing was deblurred): ffmpeg says: "

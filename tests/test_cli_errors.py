@@ -345,3 +345,24 @@ def test_every_command_hints_with_flags(tf1_checkpoints, tmp_path):
             ["-m", "srn_tf.export", f"--weights={gray}", f"--output={tmp_path / 'exp'}"]):
         line = one_error_line(run_command(*command, "--model_type=color"), hint)
         assert "build_srn" not in line, (command[0], line)
+
+
+def test_full_disk_during_export_and_video_names_the_output(full_disk, keras_files, tmp_path):
+    # F5: export named TensorFlow's device (/job:localhost/...); F6: a video pointed to .mkv.
+    import imageio_ffmpeg
+    from srn_tf import video
+    output = full_disk / "exported"
+    line = one_error_line(run_command("-m", "srn_tf.export", f"--weights={keras_files[0]}",
+                                      f"--output={output}"))
+    assert line == (f"error: no space left on device while writing {output}; free some space "
+                    "or choose another --output")
+    source = tmp_path / "in.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=10", "-frames:v", "5", "-pix_fmt", "yuv420p",
+                    str(source)], check=True)
+    target = full_disk / "v.mp4"
+    with pytest.raises(video.VideoError) as raised:
+        video.deblur_video(None, str(source), str(target))
+    assert str(raised.value) == (f"no space left on device while writing {target}; free some "
+                                 "space or choose another --output")
+    assert sorted(os.listdir(full_disk)) == ["fill"]
