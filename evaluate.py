@@ -7,6 +7,7 @@
 folders exported by srn-tf, or the word `blurry`. The blurry input is always evaluated as the floor.
 """
 
+import os
 import sys
 
 from absl import flags
@@ -42,9 +43,14 @@ def main(argv):
         tfds_data_dir=FLAGS.tfds_data_dir)
     print(evaluate_lib.format_table(summary))
     print(f"per image: {FLAGS.output_dir}/results.csv; summary: {FLAGS.output_dir}/summary.json")
-    if FLAGS.save_images:
-        print(f"deblurred images: {FLAGS.output_dir}/images/<model>/; comparison strips: "
-              f"{FLAGS.output_dir}/strips/")
+    if FLAGS.save_images:   # only the folders written (none of images/ when only blurry ran)
+        written = [os.path.join(FLAGS.output_dir, "images", r.name) for r in restorers]
+        written = [folder for folder in written if os.path.isdir(folder)]
+        strips = os.path.join(FLAGS.output_dir, "strips")
+        if written:
+            print(f"deblurred images: {', '.join(written)}")
+        if os.path.isdir(strips):
+            print(f"comparison strips: {strips}")
     if summary["skipped"]:
         sys.exit(f"error: {len(summary['skipped'])} pair(s) could not be read and were skipped: "
                  f"{[s['image'] for s in summary['skipped']]}")

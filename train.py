@@ -70,7 +70,7 @@ def main(argv):
                  "command to resume")
     print(f"held-out PSNR {result['psnr']:.2f} dB (blurry input {result['psnr_blurry']:.2f}), "
           f"SSIM {result['ssim']:.4f} (blurry {result['ssim_blurry']:.4f}) on "
-          f"{config.eval_images} images after {result['step']} steps")
+          f"{result['eval_images']} images after {result['step']} steps")
     if "keras_path" in result:   # the chief's; other workers of a multi-worker run write none
         print(f"model: {result['keras_path']}" +
               (f", SavedModel: {result['saved_model']}" if "saved_model" in result else ""))

@@ -455,6 +455,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
         return result
     final = rebuild(model)          # float32: what is saved and exported after mixed precision
     result.update(evaluate_images(final, eval_examples))
+    result["eval_images"] = len(eval_examples)   # may be fewer than config.eval_images
     if chief:
         _log_eval(eval_writer, step, {k: v for k, v in result.items() if k.startswith(("psnr",
                                                                                         "ssim"))})

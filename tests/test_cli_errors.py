@@ -366,3 +366,21 @@ def test_full_disk_during_export_and_video_names_the_output(full_disk, keras_fil
     assert str(raised.value) == (f"no space left on device while writing {target}; free some "
                                  "space or choose another --output")
     assert sorted(os.listdir(full_disk)) == ["fill"]
+
+
+@pytest.mark.slow
+def test_commands_report_what_they_did_not_what_was_asked(tmp_path):
+    # F9: evaluate --save_images with only the blurry input named images/<model>/, never written.
+    # F7: train.py said "on 6 images" (--eval_images) where the data had 3 pairs.
+    pairs = write_pairs(tmp_path / "pairs", count=3, size=(32, 48))
+    result = run_command("evaluate.py", "--weights=blurry", f"--data={pairs}",
+                         f"--output_dir={tmp_path / 'ev'}", "--save_images")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "ev" / "images").exists()
+    assert "deblurred images" not in result.stdout
+    assert f"comparison strips: {tmp_path / 'ev' / 'strips'}" in result.stdout
+    result = run_command("train.py", f"--data={pairs}", "--crop_size=32", "--batch_size=2",
+                         "--train_steps=1", "--eval_images=6", f"--workdir={tmp_path / 'run'}",
+                         "--noexport_saved_model")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "on 3 images after 1 steps" in result.stdout, result.stdout
