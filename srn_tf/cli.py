@@ -18,7 +18,7 @@ Commands: a script runs its absl `main` through `run`:
 `run(main)` is `absl.app.run(main)` plus:
   * the absl boolean flag `--verbose` (defined by `run` for every command);
   * Python and absl logging at WARNING (INFO with `--verbose`: e.g. the per-variable mapping of a
-    TF1 checkpoint import);
+    TF1 checkpoint import), written plain (`PlainFormatter`: `warning: …`, `error: …`);
   * the project's known failures as ONE line `error: <message>` on stderr and exit status 1, no
     traceback: CheckpointError, DataError, ImageReadError, TrainingError, VideoError (their
     messages say what was wrong, which file and what to do), OSError (`describe_os_error`: a
@@ -147,6 +147,17 @@ def error_message(exc):
     return None
 
 
+class PlainFormatter(logging.Formatter):
+    """Log records as the commands' own lines: `warning: …`, `error: …`, other levels the
+    message alone (no absl/glog `E1130 02:50:31.566904 … file.py:145]` prefix)."""
+
+    def format(self, record):
+        message = super().format(record)
+        if record.levelno >= logging.ERROR:
+            return f"error: {message}"
+        return f"warning: {message}" if record.levelno >= logging.WARNING else message
+
+
 def run(main):
     """absl.app.run(main) with quiet logging and one-line errors (see the module docstring)."""
 
@@ -162,6 +173,7 @@ def run(main):
         logging.getLogger().setLevel(level)
         from absl import logging as absl_logging
         absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+        absl_logging.get_absl_handler().setFormatter(PlainFormatter())
         try:
             return main(argv)
         except Exception as e:   # noqa: BLE001  (known failures become one line; others re-raise)

@@ -155,7 +155,10 @@ def decode(data, name="image"):
         frames = [_orient(f, orientation) for f in frames]
     except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError,
             Image.DecompressionBombError, tf.errors.OpError, ImageCms.PyCMSError) as e:
-        message = getattr(e, "message", None) or str(e) or type(e).__name__
+        if isinstance(e, UnidentifiedImageError):   # its text names a BytesIO object, not the file
+            message = "not an image file Pillow can read (empty, truncated or another format)"
+        else:
+            message = getattr(e, "message", None) or str(e) or type(e).__name__
         raise ImageReadError(f"cannot read image {name}: {message}") from e
     if count == 1:
         return Decoded(frames, icc)

@@ -384,3 +384,26 @@ def test_commands_report_what_they_did_not_what_was_asked(tmp_path):
                          "--noexport_saved_model")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "on 3 images after 1 steps" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_log_lines_are_plain_and_name_the_file(keras_files, tmp_path):
+    # F8: "E1130 02:50:31.566904 140171411581824 deblur_lib.py:145] skipped: ... cannot identify
+    # image file <_io.BytesIO object at 0x7f…>" became a plain line naming the file.
+    from srn_tf.image_io import ImageReadError, decode
+    with pytest.raises(ImageReadError) as raised:
+        decode(b"", "empty.png")
+    assert str(raised.value) == ("cannot read image empty.png: not an image file Pillow can "
+                                 "read (empty, truncated or another format)")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / "good.png")
+    (folder / "bad.png").write_bytes(b"GIF89a not really")
+    result = run_command("deblur.py", f"--input={folder}", f"--output={tmp_path / 'o'}",
+                         f"--weights={keras_files[0]}")
+    assert result.returncode == 1
+    import re
+    assert not re.search(r"[IWE]\d{4} \d\d:\d\d:\d\d", result.stderr), result.stderr
+    assert re.search(r"(^|\r|\])error: skipped: cannot read image \S*bad\.png: not an image "
+                     r"file Pillow can read", result.stderr, re.M), result.stderr
+    assert "BytesIO" not in result.stderr
