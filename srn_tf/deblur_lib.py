@@ -3,6 +3,7 @@
 import collections
 import logging
 import os
+import tempfile
 
 from tqdm import tqdm
 
@@ -46,7 +47,7 @@ def plan_outputs(input_path, output):
     `_output_names`), or, for a single input image, a file name ending in .png: that file.
     Raises ValueError when the input does not exist or holds no image, when `output` is an
     existing file that cannot be one (a folder input, or not a .png), names another image format,
-    or when an output would overwrite an input.
+    when an output would overwrite an input, or when its folder cannot be written.
     """
     single = not os.path.isdir(input_path)
     if not single:
@@ -80,7 +81,24 @@ def plan_outputs(input_path, output):
     if clashes:
         raise ValueError(f"refusing to overwrite input images: {clashes[:3]}; choose another "
                          "--output")
+    _check_writable(os.path.dirname(os.path.abspath(output)) if as_file else output, output)
     return plan
+
+
+def _check_writable(folder, output):
+    """Raises ValueError naming --output `output` unless a file can be created in `folder` (or,
+    when it does not exist yet, in its nearest existing parent, where it will be created): tried
+    with a temporary file, so permissions, read-only file systems and root's rights are all as
+    the real write sees them."""
+    existing = os.path.abspath(folder)
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ValueError(f"--output {output}: cannot write in {existing} ({e.strerror}); "
+                         "choose another --output") from e
 
 
 def deblur_file(restore, model_type, source, target):

@@ -407,3 +407,26 @@ def test_log_lines_are_plain_and_name_the_file(keras_files, tmp_path):
     assert re.search(r"(^|\r|\])error: skipped: cannot read image \S*bad\.png: not an image "
                      r"file Pillow can read", result.stderr, re.M), result.stderr
     assert "BytesIO" not in result.stderr
+
+
+def test_unwritable_output_is_refused_before_the_model_runs(tmp_path):
+    # Item 7: a read-only --output was found only when the first result was written.
+    from srn_tf import deblur_lib
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    try:
+        image = tmp_path / "in.png"
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+        for output in (mount, mount / "new" / "folder", mount / "one.png"):
+            with pytest.raises(ValueError, match=f"--output {output}: cannot write in {mount} "
+                               r"\(Read-only file system\); choose another --output"):
+                deblur_lib.plan_outputs(str(image), str(output))
+        assert deblur_lib.plan_outputs(str(image), str(tmp_path / "o"))   # writable: accepted
+        line = one_error_line(run_command("deblur.py", f"--input={image}", f"--output={mount}",
+                                          f"--weights={tmp_path / 'missing.keras'}"))
+        assert "Read-only file system" in line and "missing.keras" not in line
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
