@@ -24,6 +24,7 @@ flags.DEFINE_boolean("temporal_state", False, "lstm models, videos and folders o
                      "the ConvLSTM state from one frame to the next (not in the release, which "
                      "starts every image afresh; see README)")
 cli_flags.define_inference_flags()
+flags.adopt_module_key_flags(cli_flags)   # --helpshort lists --tile, --precision...
 flags.mark_flags_as_required(["input", "output"])
 FLAGS = flags.FLAGS
 

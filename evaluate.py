@@ -29,6 +29,7 @@ flags.DEFINE_boolean("save_images", False, "write deblurred images and compariso
 flags.DEFINE_integer("limit", None, "evaluate only the first N pairs")
 flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --data=tfds:gopro")
 cli_flags.define_inference_flags()
+flags.adopt_module_key_flags(cli_flags)   # --helpshort lists --tile, --precision...
 FLAGS = flags.FLAGS
 
 

@@ -430,3 +430,12 @@ def test_unwritable_output_is_refused_before_the_model_runs(tmp_path):
         assert "Read-only file system" in line and "missing.keras" not in line
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.slow
+def test_short_help_lists_the_inference_flags():
+    # F11: absl's --helpshort shows the main module's key flags only; --tile etc. were hidden.
+    for script in ("deblur.py", "evaluate.py"):
+        text = run_command(script, "--helpshort").stdout
+        for flag in ("--tile", "--overlap", "--memory_budget_mb", "--precision", "]jit_compile"):
+            assert flag in text, (script, flag)
