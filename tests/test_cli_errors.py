@@ -305,6 +305,7 @@ def test_truncated_checkpoint_in_the_workdir_is_one_message(tmp_path):
         train_lib.train_and_evaluate(config)
 
 
+@pytest.mark.slow
 def test_unusable_tiling_is_refused_before_loading_weights(tmp_path):
     # F2: --tile=50 used to load the model, then skip every image as "unreadable".
     from srn_tf.inference import check_tiling
@@ -347,6 +348,7 @@ def test_every_command_hints_with_flags(tf1_checkpoints, tmp_path):
         assert "build_srn" not in line, (command[0], line)
 
 
+@pytest.mark.slow
 def test_full_disk_during_export_and_video_names_the_output(full_disk, keras_files, tmp_path):
     # F5: export named TensorFlow's device (/job:localhost/...); F6: a video pointed to .mkv.
     import imageio_ffmpeg
