@@ -67,3 +67,32 @@ def near_identity_model(model_type="color", perturbation=0.3, seed=0):
             value[2, 2, c, c] += 1.0
         kernel.assign(value)
     return model
+
+
+@pytest.fixture(scope="session")
+def start(tmp_path_factory):
+    """Training exactness: {model_type: (TF1 checkpoint prefix of the initial weights, batches,
+    {name: weights})} for color and lstm (tests/test_train_exact.py, test_train_resync.py)."""
+    import tensorflow as tf
+    from test_train_exact import make_batches
+    made = {}
+    for model_type in ("color", "lstm"):
+        batches = make_batches(model_type)
+        folder = str(tmp_path_factory.mktemp(f"start_{model_type}"))
+        prefix, _ = tf1_reference.write_checkpoint(folder, model_type, batches[0][0])
+        reader = tf.train.load_checkpoint(prefix)
+        initial = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+                   if n.startswith("g_net/") and "Adam" not in n}
+        made[model_type] = (prefix, batches, initial)
+    return made
+
+
+@pytest.fixture(scope="session")
+def release_states(start):
+    """{(model_type, clip norm): tf1_reference.train(..., states=True)} for every exactness case,
+    run once for both test files: (losses, final weights, the K + 1 training states)."""
+    from test_train_exact import CASES, DECAY_STEPS
+    return {(model_type, clip): tf1_reference.train(start[model_type][0], model_type,
+                                                    start[model_type][1], DECAY_STEPS,
+                                                    clip_lstm=clip, states=True)
+            for model_type, clip in CASES}

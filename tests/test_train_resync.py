@@ -35,7 +35,7 @@ import tf1_reference
 from srn_tf import train_lib
 from srn_tf.convert import load_tf1_checkpoint, tf1_name_map
 from srn_tf.model import build_srn
-from test_train_exact import CASES, DECAY_STEPS, release_recipe, start  # noqa: F401 (fixture)
+from test_train_exact import CASES, DECAY_STEPS, release_recipe
 
 BETA1, BETA2 = np.float64(train_lib.ADAM_BETA_1), np.float64(train_lib.ADAM_BETA_2)
 CLOSE = 1e-5                # |Δ_srn − Δ_ref| / max |w| of the tensor, for all but the outliers
@@ -126,28 +126,18 @@ def within_bounds(figures):
     return all(f[key] <= bound for f in figures for key, bound in BOUNDS.items())
 
 
-@pytest.fixture(scope="module")
-def color_reference(start):
-    prefix, batches, _ = start["color"]
-    return tf1_reference.train(prefix, "color", batches, DECAY_STEPS, states=True)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("model_type, clip", CASES)
-def test_each_train_step_is_the_release_one(start, color_reference, model_type, clip):
+def test_each_train_step_is_the_release_one(start, release_states, model_type, clip):
     prefix, batches, _ = start[model_type]
-    if model_type == "color" and not clip:
-        reference = color_reference
-    else:
-        reference = tf1_reference.train(prefix, model_type, batches, DECAY_STEPS, clip_lstm=clip,
-                                        states=True)
+    reference = release_states[model_type, clip]
     figures = resynchronised(prefix, model_type, batches, reference, clip_norm=clip)
     assert len(figures) >= 5 and within_bounds(figures), figures
     assert all(f["own_move"] > 0.5 for f in figures), figures   # each step does move weights
 
 
 @pytest.mark.slow
-def test_adam_epsilon_1e7_breaks_every_step(start, color_reference):
+def test_adam_epsilon_1e7_breaks_every_step(start):
     """The reference with Adam's ε 1e-7: every resynchronised step is outside the bounds, by the
     fraction of weights that move differently (srn-tf's m and v still agree: ε is not in them)."""
     prefix, batches, _ = start["color"]
