@@ -1,6 +1,7 @@
 """Every failure is one message and nothing is half-done (issue 11, kind 5), and the commands' own
 console output (kind 6, NC 13). Inputs are made here, after the cases in ../shared/cases."""
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -251,23 +252,29 @@ def test_truncated_saved_model_is_one_message(tmp_path):
         evaluate_lib.load_restorer(folder)
 
 
+@contextlib.contextmanager
+def mounted_tmpfs(mount, options):
+    """A 1 MiB tmpfs at `mount` with mount `options` (needs root: the test is skipped otherwise)."""
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=1m{options}", "tmpfs", str(mount)],
+                      capture_output=True).returncode:
+        pytest.skip(f"cannot mount a tmpfs ({options or 'rw'}) here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
 @pytest.fixture
 def full_disk(tmp_path):
-    """A 1 MiB tmpfs, filled up (needs root to mount: skipped otherwise)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                      capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
+    """A 1 MiB tmpfs, filled up."""
+    with mounted_tmpfs(tmp_path / "small", "") as mount:
         with open(mount / "fill", "wb") as f:
             try:
                 f.write(bytes(2 ** 21))
             except OSError:
                 pass
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_full_disk_names_the_file(full_disk, tmp_path):
@@ -414,12 +421,7 @@ def test_log_lines_are_plain_and_name_the_file(keras_files, tmp_path):
 def test_unwritable_output_is_refused_before_the_model_runs(tmp_path):
     # Item 7: a read-only --output was found only when the first result was written.
     from srn_tf import deblur_lib
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount)],
-                      capture_output=True).returncode:
-        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", ",ro") as mount:
         image = tmp_path / "in.png"
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
         for output in (mount, mount / "new" / "folder", mount / "one.png"):
@@ -430,8 +432,6 @@ def test_unwritable_output_is_refused_before_the_model_runs(tmp_path):
         line = one_error_line(run_command("deblur.py", f"--input={image}", f"--output={mount}",
                                           f"--weights={tmp_path / 'missing.keras'}"))
         assert "Read-only file system" in line and "missing.keras" not in line
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 @pytest.mark.slow

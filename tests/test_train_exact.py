@@ -61,10 +61,11 @@ def weights_by_tf1_name(model):
     return {names[v.path]: v.numpy() for v in model.trainable_variables}
 
 
-def srn_tf_train(init_checkpoint, model_type, batches, decay_steps=DECAY_STEPS, clip_norm=0.0):
-    """srn-tf's own training steps (train_lib's optimizer and train step) on `batches`.
+def release_step(init_checkpoint, model_type, batches, decay_steps=DECAY_STEPS, clip_norm=0.0):
+    """train.py's optimizer and train step (train_lib's own) on the release recipe, float32.
 
-    Returns (per-level losses float32 [K, 3], {TF1 name: weights after K steps}).
+    Returns (model loaded from `init_checkpoint`, its optimizer, the train step, an iterator
+    over `batches` that the step consumes one batch a call).
     """
     config = release_recipe(model_type, clip_norm, decay_steps)
     assert train_lib._set_precision(config) == "float32"
@@ -75,6 +76,16 @@ def srn_tf_train(init_checkpoint, model_type, batches, decay_steps=DECAY_STEPS, 
     step = train_lib.make_train_step(model, optimizer, train_lib.make_strategy("none"), config)
     blur, sharp = (np.concatenate(parts) for parts in zip(*batches))
     iterator = iter(tf.data.Dataset.from_tensor_slices((blur, sharp)).batch(len(batches[0][0])))
+    return model, optimizer, step, iterator
+
+
+def srn_tf_train(init_checkpoint, model_type, batches, decay_steps=DECAY_STEPS, clip_norm=0.0):
+    """srn-tf's own training steps (train_lib's optimizer and train step) on `batches`.
+
+    Returns (per-level losses float32 [K, 3], {TF1 name: weights after K steps}).
+    """
+    model, optimizer, step, iterator = release_step(init_checkpoint, model_type, batches,
+                                                    decay_steps, clip_norm)
     losses = [[float(level) for level in step(iterator)[1]] for _ in batches]
     assert int(optimizer.iterations.numpy()) == len(batches)
     return np.asarray(losses, np.float32), weights_by_tf1_name(model)

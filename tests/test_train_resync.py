@@ -29,13 +29,11 @@ Adam's ε 1e-7 instead of 1e-8 puts 75–82 % of the weights beyond 1e-5 at ever
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tf1_reference
 from srn_tf import train_lib
-from srn_tf.convert import load_tf1_checkpoint, tf1_name_map
-from srn_tf.model import build_srn
-from test_train_exact import CASES, DECAY_STEPS, release_recipe
+from srn_tf.convert import tf1_name_map
+from test_train_exact import CASES, DECAY_STEPS, release_step
 
 BETA1, BETA2 = np.float64(train_lib.ADAM_BETA_1), np.float64(train_lib.ADAM_BETA_2)
 CLOSE = 1e-5                # |Δ_srn − Δ_ref| / max |w| of the tensor, for all but the outliers
@@ -65,15 +63,8 @@ def resynchronised(init_checkpoint, model_type, batches, reference, clip_norm=0.
     of_bound (max |Δ_srn − Δ_ref| / 2B_t), own_move (max |Δ_srn| / B_t), m and v (max over
     tensors of max |difference| / max |reference|).
     """
-    config = release_recipe(model_type, clip_norm, decay_steps)
-    assert train_lib._set_precision(config) == "float32"
-    model = build_srn(model_type)
-    load_tf1_checkpoint(model, init_checkpoint)
-    optimizer = train_lib.make_optimizer(config, decay_steps)
-    optimizer.build(model.trainable_variables)
-    step = train_lib.make_train_step(model, optimizer, train_lib.make_strategy("none"), config)
-    blur, sharp = (np.concatenate(parts) for parts in zip(*batches))
-    iterator = iter(tf.data.Dataset.from_tensor_slices((blur, sharp)).batch(len(batches[0][0])))
+    model, optimizer, step, iterator = release_step(init_checkpoint, model_type, batches,
+                                                    decay_steps, clip_norm)
     names = tf1_name_map(model)
     slots = {}
     for v in model.trainable_variables:
