@@ -21,14 +21,18 @@ In one run it prints:
     warm-up), time ÷ the FLOP-bound time at the matching peak (bfloat16 paths: the bfloat16 peak),
     peak resident memory (MiB, the whole process: Python, TensorFlow and the runtime), and how far
     the result is from srn-tf float32's (PSNR in dB of the uint8 result against srn-tf float32's,
-    "inf" when identical, and the largest difference in grey levels). The exported files are
-    written beforehand by this process, so the timed ones hold only the runtime. Paths:
+    "inf" when identical, and the largest difference in grey levels). The LiteRT files are
+    written beforehand by this process, so the timed ones hold only the runtime; the --runtime
+    paths convert in the timed process, as users' runs do (their peak RSS includes TensorFlow
+    and the conversion). Paths:
       srn_float32, srn_bfloat16  srn_tf.deblur, default options
       release_graph              the release's generator as tf.compat.v1 builds it
                                  (tests/tf1_reference.py), a Session on the checkpoint
-      onnxruntime                the ONNX export (tf2onnx) on ONNX Runtime's CPU provider
+      onnxruntime                srn_tf.deblur(runtime="onnxruntime"): the network converted to
+                                 ONNX (tf2onnx) on ONNX Runtime's CPU provider, default tiling
       openvino_float32, openvino_bfloat16
-                                 the ONNX export on OpenVINO's CPU plugin, precision hint f32/bf16
+                                 srn_tf.deblur(runtime="openvino", precision=...): the same ONNX
+                                 on OpenVINO's CPU plugin, precision hint f32/bf16
       litert, litert_float16     the LiteRT export (XNNPack; float16: float16 weights)
   * peak RSS of srn-tf float32 (default options) at each --memory_sizes, each in a fresh process,
     and the ratio to the first size;
@@ -159,9 +163,17 @@ def peak_rss_mib():
 
 # ---- the paths, each run in its own process ----------------------------------------------
 
-def srn_path(model, precision):
+# The paths that are srn_tf.deblur with default options: (runtime, precision).
+DEBLUR_PATHS = {"srn_float32": ("tensorflow", "float32"),
+                "srn_bfloat16": ("tensorflow", "bfloat16"),
+                "onnxruntime": ("onnxruntime", "float32"),
+                "openvino_float32": ("openvino", "float32"),
+                "openvino_bfloat16": ("openvino", "bfloat16")}
+
+
+def srn_path(model, runtime, precision):
     from srn_tf import deblur
-    return lambda image: deblur(model, image, precision=precision)
+    return lambda image: deblur(model, image, runtime=runtime, precision=precision)
 
 
 def release_graph_path(weights, model_type, height, width):
@@ -190,9 +202,7 @@ def release_graph_path(weights, model_type, height, width):
     return run
 
 
-EXPORTS = {"onnxruntime": "model.onnx", "openvino_float32": "model.onnx",
-           "openvino_bfloat16": "model.onnx", "litert": "model.tflite",
-           "litert_float16": "model_float16.tflite"}
+EXPORTS = {"litert": "model.tflite", "litert_float16": "model_float16.tflite"}
 
 
 def write_exports(weights, paths, height, width, folder):
@@ -201,29 +211,8 @@ def write_exports(weights, paths, height, width, folder):
     from srn_tf import export, load_model
     model = load_model(weights)
     for name in sorted({EXPORTS[p] for p in paths if p in EXPORTS}):
-        if name.endswith(".onnx"):
-            export.export_file(model, os.path.join(folder, name), "onnx", weights)
-        else:
-            export.export_file(model, os.path.join(folder, name), "tflite", weights,
-                               (height, width), float16="float16" in name)
-
-
-def onnxruntime_path(path):
-    import onnxruntime
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return lambda image: session.run(["deblurred"], {"images": image[None]})[0][0]
-
-
-def openvino_path(path, precision, height, width):
-    import openvino
-    core = openvino.Core()
-    network = core.read_model(path)
-    network.reshape({"images": [1, height, width, 3]})
-    compiled = core.compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT":
-                                                   "bf16" if precision == "bfloat16" else "f32"})
-    request = compiled.create_infer_request()
-    output = compiled.output("deblurred")
-    return lambda image: request.infer({"images": image[None]})[output][0]
+        export.export_file(model, os.path.join(folder, name), "tflite", weights, (height, width),
+                           float16="float16" in name)
 
 
 def litert_path(path):
@@ -238,15 +227,11 @@ def child(name, runs):
     height, width = parse_size(FLAGS.size)
     image = photo(height, width)
     exported = os.path.join(FLAGS.exports, EXPORTS.get(name, ""))
-    if name in ("srn_float32", "srn_bfloat16"):
+    if name in DEBLUR_PATHS:
         from srn_tf import load_model
-        run = srn_path(load_model(FLAGS.weights), name.split("_")[1])
+        run = srn_path(load_model(FLAGS.weights), *DEBLUR_PATHS[name])
     elif name == "release_graph":
         run = release_graph_path(FLAGS.weights, FLAGS.model_type, height, width)
-    elif name == "onnxruntime":
-        run = onnxruntime_path(exported)
-    elif name.startswith("openvino"):
-        run = openvino_path(exported, name.split("_")[1], height, width)
     elif name.startswith("litert"):
         run = litert_path(exported)
     else:

@@ -5,6 +5,7 @@ import sys
 from absl import flags
 
 from srn_tf.inference import DEFAULT_OVERLAP, PRECISIONS, check_tiling
+from srn_tf.runtimes import RUNTIMES, check_runtime
 
 
 def define_inference_flags():
@@ -16,18 +17,26 @@ def define_inference_flags():
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS),
                       "bfloat16: faster on CPUs with AMX/AVX-512-BF16 and recent GPUs")
     flags.DEFINE_boolean("jit_compile", False, "compile the network with XLA")
+    flags.DEFINE_enum("runtime", "tensorflow", list(RUNTIMES), "what runs the network: "
+                      "tensorflow; openvino (OpenVINO CPU, float32 or bfloat16); onnxruntime "
+                      "(ONNX Runtime CPU, float32); same tiles, results within a grey level")
 
 
 def inference_options():
     """The flags above as keyword arguments of `srn_tf.deblur`; exits with one line for unusable
-    --tile/--overlap/--memory_budget_mb (`exit_unless_tiling_usable`): call it before loading
+    --tile/--overlap/--memory_budget_mb (`exit_unless_tiling_usable`) or a --runtime that cannot
+    run with these options or is not installed (`check_runtime`): call it before loading
     weights."""
     values = flags.FLAGS
     options = {"tile": values.tile, "overlap": values.overlap, "precision": values.precision,
-               "jit_compile": values.jit_compile}
+               "jit_compile": values.jit_compile, "runtime": values.runtime}
     if values.memory_budget_mb is not None:
         options["memory_budget"] = values.memory_budget_mb * 2 ** 20
     exit_unless_tiling_usable(values.tile, values.overlap, options.get("memory_budget"))
+    try:
+        check_runtime(values.runtime, values.precision, values.jit_compile)
+    except (ValueError, ImportError) as e:
+        sys.exit(f"error: {e}")
     return options
 
 

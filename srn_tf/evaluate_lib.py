@@ -85,9 +85,9 @@ def load_restorer(spec, model_type=None, psf=None, **options):
     """A Restorer for `spec`: "blurry", "wiener", "richardson_lucy", a TF1 checkpoint, a .keras
     file or an exported SavedModel.
 
-    `options` (tile, overlap, precision, jit_compile) go to `srn_tf.deblur` for Keras models; a
-    SavedModel runs as it was exported. `psf`: a .npy kernel for the classical methods where the
-    data has none."""
+    `options` (tile, overlap, precision, jit_compile, runtime) go to `srn_tf.deblur` for Keras
+    models; a SavedModel runs as it was exported. `psf`: a .npy kernel for the classical methods
+    where the data has none."""
     if spec == BLURRY:
         return Restorer(BLURRY, lambda image, kernel: image, source="the blurry input itself")
     if spec in classical.METHODS:

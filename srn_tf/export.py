@@ -42,13 +42,13 @@ from srn_tf.image_io import write_bytes
 from srn_tf.inference import (DEFAULT_OVERLAP, finest_level, from_unit_range,
                               restore_integer_batch, to_unit_range)
 from srn_tf.model import MODEL_TYPES, SIZE_MULTIPLE, as_levels, image_channels, model_type_of
+from srn_tf.runtimes import onnx_proto
 
 log = logging.getLogger(__name__)
 
 METADATA_ASSET = "srn_tf_metadata.json"
 FORMATS = ("saved_model", "tflite", "onnx")
 METADATA_NAME = "srn_tf"     # the TFLite metadata buffer's name
-ONNX_OPSET = 17
 
 
 class ExportModule(tf.Module):
@@ -194,10 +194,7 @@ def _with_tflite_metadata(flatbuffer, payload):
 def onnx_model(model, weights_source="unknown", size=None):
     """An onnx.ModelProto of `image_function(model, size)` (tf2onnx, opset 17), with metadata."""
     import onnx
-    import tf2onnx
-    function = image_function(model, size)
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature,
-                                             opset=ONNX_OPSET)
+    proto = onnx_proto(image_function(model, size))
     onnx.helper.set_model_props(proto, metadata(model, weights_source, size))
     proto.producer_name = "srn-tf"
     return proto

@@ -18,6 +18,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from srn_tf import runtimes
 from srn_tf.image_io import split_alpha
 from srn_tf.model import SIZE_MULTIPLE, as_levels, image_channels, model_type_of, rebuild
 
@@ -274,12 +275,54 @@ def compiled_restore(model, dtype=tf.uint8, precision="float32", jit_compile=Fal
     return functions[key]
 
 
+def finest_function(model):
+    """`finest_level` of `model` as a tf.function, the network the other runtimes run.
+
+    images: float32 [N, H, W, C] in [0, 1], any N, H, W (C = 3 for color models, any C for
+    gray and lstm) → float32 [N, H, W, C], the finest level before clipping.
+    """
+    model_type = model_type_of(model)
+    channels = 3 if image_channels(model_type) == 3 else None
+    return tf.function(lambda images: finest_level(model, images, model_type), autograph=False,
+                       input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32,
+                                                      name="images")])
+
+
+def tile_restorer(model, dtype=np.uint8, precision="float32", jit_compile=False,
+                  runtime="tensorflow"):
+    """What `blend_tiles` runs per tile, on `runtime` (see `srn_tf.runtimes`).
+
+    Returns f(uint8/uint16 array [N, h, w, C] of `dtype`) → a new, writable float32 array
+    [N, h, w, C] in [0, 1]: ÷ the dtype's max value, the network's finest level, clipped.
+    tensorflow: `compiled_restore`. openvino, onnxruntime: `finest_function` converted to ONNX
+    once per model and compiled once per (runtime, precision), both cached while the model lives.
+    Raises ValueError / ImportError as `srn_tf.runtimes.check_runtime`.
+    """
+    runtimes.check_runtime(runtime, precision, jit_compile)
+    if runtime == "tensorflow":
+        restore = compiled_restore(model, dtype, precision, jit_compile)
+        return lambda tile: restore(tf.constant(tile)).numpy()
+    functions = _compiled.setdefault(model, {})
+    if (runtime, precision) not in functions:
+        if "onnx" not in functions:
+            functions["onnx"] = runtimes.onnx_proto(finest_function(model)).SerializeToString()
+        functions[runtime, precision] = runtimes.compile_onnx(functions["onnx"], runtime,
+                                                              precision)
+    finest = functions[runtime, precision]
+    scale = np.float32(np.iinfo(dtype).max)
+
+    def restore_on_runtime(tile):
+        restored = finest(np.divide(tile, scale, dtype=np.float32))   # as to_unit_range
+        return np.clip(restored, 0.0, 1.0, out=restored)
+    return restore_on_runtime
+
+
 def blend_tiles(restore, images, tile_size, overlap, progress=None):
     """`restore_integer_batch`'s tiled blend, run tile by tile from Python with bounded memory.
 
     Args:
       restore: f(uint tile [N, h, w, C]) → a new, writable float32 array [N, h, w, C] in [0, 1]
-        (`compiled_restore`).
+        (`tile_restorer`).
       images: uint8/uint16 array [N, H, W, C].
       tile_size: (height, width), multiples of 16; 0 or more than the image: one tile that way.
       overlap: pixels shared by neighbouring tiles.
@@ -365,22 +408,22 @@ def check_tiling(tile=None, overlap=DEFAULT_OVERLAP, memory_budget=DEFAULT_MEMOR
 
 
 def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision="float32",
-                 jit_compile=False, memory_budget=DEFAULT_MEMORY_BUDGET, progress=None):
+                 jit_compile=False, memory_budget=DEFAULT_MEMORY_BUDGET, progress=None,
+                 runtime="tensorflow"):
     """Deblurs a batch of same-size images: uint8/uint16 [N, H, W, C] → same dtype and shape.
 
     C is 3 (or 1 for gray/lstm models). Options as in `deblur`; the memory budget is shared by the
-    batch. One call of the compiled graph per tile (`blend_tiles`).
+    batch. One call of the compiled network per tile (`blend_tiles`).
     """
     images = np.asarray(images)
     check_tiling(tile, overlap, memory_budget)
+    restore = tile_restorer(model, images.dtype, precision, jit_compile, runtime)
     if tile is None:
         tile_size = plan_tiles(images.shape[1], images.shape[2],
                                memory_budget // max(1, len(images)), overlap)
     else:
         tile_size = (tile, tile) if np.isscalar(tile) else tuple(tile)
-    restore = compiled_restore(model, images.dtype, precision, jit_compile)
-    return blend_tiles(lambda tile: restore(tf.constant(tile)).numpy(), images, tile_size,
-                       overlap, progress)
+    return blend_tiles(restore, images, tile_size, overlap, progress)
 
 
 def deblur(model, image, **options):
@@ -402,8 +445,15 @@ def deblur(model, image, **options):
         memory_budget: bytes of activations allowed when `tile` is None (default: a 720p image's).
         progress: None, or a callable progress(done, total) called after each tile with the
           tiles deblurred so far and in all (ints; total is 1 for an image that runs whole).
+        runtime: "tensorflow" (default), "openvino" (float32 or bfloat16) or "onnxruntime"
+          (float32): what runs the network on each tile (`srn_tf.runtimes`); the tiling is the
+          same. The other runtimes convert the model to ONNX on first use (seconds) and agree
+          with TensorFlow within a grey level on a few pixels in 100,000.
     Returns:
       The deblurred image: same dtype and shape as `image` (alpha, if any, as it was).
+    Raises:
+      ValueError for an unusable image or option (`check_image`, `check_tiling`,
+      `srn_tf.runtimes.check_runtime`); ImportError when the runtime's package is missing.
     """
     return deblur_with(lambda batch: deblur_batch(model, batch, **options), model_type_of(model),
                        image)

@@ -86,15 +86,17 @@ def frame_restorer(model, temporal_state=False, **options):
     """f(uint frames [N, H, W, C]) → deblurred frames, in order.
 
     Independent frames go through `srn_tf.inference.deblur_batch` with `options` (tile, overlap,
-    precision, jit_compile, memory_budget). With `temporal_state`, a `TemporalDeblurrer` runs them
-    one after another; it takes precision and memory_budget only.
+    precision, jit_compile, memory_budget, runtime). With `temporal_state`, a `TemporalDeblurrer`
+    runs them one after another; it takes precision and memory_budget only.
     """
     if not temporal_state:
         return lambda frames: deblur_batch(model, frames, **options)
     unsupported = [k for k in ("tile", "jit_compile") if options.get(k)]
+    if options.get("runtime", "tensorflow") != "tensorflow":
+        unsupported.append("runtime")
     if unsupported:
-        raise ValueError(f"temporal state runs whole frames without XLA; it does not take "
-                         f"{unsupported}: leave them out")
+        raise ValueError(f"temporal state runs whole frames on TensorFlow without XLA; it does "
+                         f"not take {unsupported}: leave them out")
     temporal = TemporalDeblurrer(model, options.get("precision", "float32"),
                                  options.get("memory_budget", DEFAULT_MEMORY_BUDGET))
     return lambda frames: np.stack([temporal(frame) for frame in frames])
