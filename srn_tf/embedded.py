@@ -12,8 +12,11 @@ What it is: real image content with synthetic, physically plausible camera-shake
 training learn and to compare methods on equal terms, with no download. What it is not: GoPro (no
 moving objects, no depth-dependent blur, small images), so its figures are not GoPro figures.
 
-The split is by photo: test photos are never seen in training. Written in the GoPro layout:
-  <dir>/{train,test}/<photo>/{blur,blur_gamma,sharp}/NNNNNN.png, .../kernel/NNNNNN.npy,
+The split is by photo: test photos are never seen in training. A third split, `val`, holds other
+photos (matplotlib's colour portrait of Grace Hopper and scikit-image's grey photos, as RGB; centre
+crops of at most `VAL_SIDE`² so that validating often is cheap): train.py chooses which step's
+model to keep on it, never on the test split. Written in the GoPro layout:
+  <dir>/{train,val,test}/<photo>/{blur,blur_gamma,sharp}/NNNNNN.png, .../kernel/NNNNNN.npy,
   .../trajectory/NNNNNN.json
 Made once (`python -m srn_tf.embedded`), or automatically the first time a command needs it.
 """
@@ -35,23 +38,35 @@ PHOTOS = {
     "train": ("astronaut", "motorcycle_left", "motorcycle_right", "hubble_deep_field", "retina",
               "immunohistochemistry"),
     "test": ("chelsea", "coffee", "rocket"),
+    "val": ("grace_hopper", "camera", "brick", "grass", "gravel", "moon", "coins"),
 }
-FRAMES_PER_PHOTO = {"train": 6, "test": 2}
-GOPRO_SPLIT_IDS = {"train": 0, "test": 1}      # part of each photo's random seed
+FRAMES_PER_PHOTO = {"train": 6, "test": 2, "val": 2}
+GOPRO_SPLIT_IDS = {"train": 0, "test": 1, "val": 2}      # part of each photo's random seed
 MAX_SIDE = 512            # photos are downscaled so that their longer side is at most this
+VAL_SIDE = 256            # validation photos: their centre crop of at most this side
 GAMMA = 2.2
-VERSION = "1"             # bump when the recipe changes: the materialised copy is then remade
+VERSION = "2"             # bump when the recipe changes: the materialised copy is then remade
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "data", "embedded")
 
 
 def load_photo(name):
-    """A scikit-image photo as uint8 H×W×3, the longer side at most MAX_SIDE (antialiased)."""
+    """A photo shipped with scikit-image (or matplotlib's `grace_hopper`) as uint8 H×W×3, grey ones
+    repeated to RGB, the longer side at most MAX_SIDE (antialiased)."""
     import skimage.data
     from skimage.transform import rescale
     stereo = {"motorcycle_left": 0, "motorcycle_right": 1}
-    photo = (skimage.data.stereo_motorcycle()[stereo[name]] if name in stereo
-             else getattr(skimage.data, name)())
+    if name == "grace_hopper":
+        import matplotlib.cbook
+        from PIL import Image
+        path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        with Image.open(path) as image:
+            photo = np.asarray(image.convert("RGB"))
+    else:
+        photo = (skimage.data.stereo_motorcycle()[stereo[name]] if name in stereo
+                 else getattr(skimage.data, name)())
+    if photo.ndim == 2:
+        photo = np.repeat(photo[:, :, None], 3, axis=2)
     scale = MAX_SIDE / max(photo.shape[:2])
     if scale < 1:
         photo = rescale(photo, scale, channel_axis=2, anti_aliasing=True, preserve_range=True)
@@ -148,6 +163,8 @@ def materialise(directory=DEFAULT_DIR, seed=0, frames_per_photo=None):
         for split, photos in PHOTOS.items():
             for p, photo_name in enumerate(photos):
                 sharp = load_photo(photo_name)
+                if split == "val":
+                    sharp = _centre_crop(sharp, VAL_SIDE)
                 rng = np.random.default_rng([seed, p, GOPRO_SPLIT_IDS[split]])
                 seq = os.path.join(tmp, split, photo_name)
                 for sub in ("blur", "blur_gamma", "sharp", "kernel", "trajectory"):
@@ -175,8 +192,14 @@ def materialise(directory=DEFAULT_DIR, seed=0, frames_per_photo=None):
 
 
 
+def _centre_crop(image, side):
+    top, left = max(0, (image.shape[0] - side) // 2), max(0, (image.shape[1] - side) // 2)
+    return np.ascontiguousarray(image[top:top + side, left:left + side])
+
+
 def _version_tag(seed, frames_per_photo):
-    return f"{VERSION} seed={seed} frames={sorted(frames_per_photo.items())}\n"
+    return (f"{VERSION} seed={seed} frames={sorted(frames_per_photo.items())} "
+            f"photos={sorted(PHOTOS.items())}\n")
 
 
 def ensure_materialised(directory=DEFAULT_DIR, seed=0):

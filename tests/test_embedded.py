@@ -6,18 +6,24 @@ import pytest
 from scipy.signal import fftconvolve
 from skimage.metrics import peak_signal_noise_ratio
 
-from srn_tf import data, embedded
+from srn_tf import data, embedded, metrics
 from srn_tf.image_io import read_image
 
 
 def test_split_is_by_photo_and_complete(embedded_dir):
     train = data.resolve_pairs(embedded_dir, split="train")
     test = data.resolve_pairs(embedded_dir, split="test")
+    val = data.resolve_pairs(embedded_dir, split="val")
     photos = {split: {p.name.split("/")[0] for p in pairs}
-              for split, pairs in (("train", train), ("test", test))}
-    assert photos == {s: set(embedded.PHOTOS[s]) for s in ("train", "test")}
+              for split, pairs in (("train", train), ("test", test), ("val", val))}
+    assert photos == {s: set(embedded.PHOTOS[s]) for s in ("train", "test", "val")}
     assert not photos["train"] & photos["test"]
-    assert len(train) == 6 * 6 and len(test) == 3 * 2
+    assert not photos["val"] & (photos["train"] | photos["test"])
+    assert len(train) == 6 * 6 and len(test) == 3 * 2 and len(val) == 7 * 2
+    for pair in val:     # centre crops, grey photos as RGB; blurred like the rest
+        sharp, blur = read_image(pair.sharp), read_image(pair.blur)
+        assert sharp.shape[2] == 3 and max(sharp.shape[:2]) <= embedded.VAL_SIDE
+        assert 17.0 < metrics.psnr(sharp, blur) < 40.0
     assert data.resolve_pairs(None, split="test") == test   # the default source
 
 
