@@ -1,6 +1,6 @@
 """Train SRN-DeblurNet.
 
-  python train.py                                   # embedded data, CPU-sized recipe, ~10 min
+  python train.py                                   # embedded data, CPU-sized recipe, ~12 min
   python train.py --data=/data/GOPRO_Large          # the release's recipe on GoPro
   python train.py --data=tfds:gopro --model_type=lstm --distribute=mirrored
 
@@ -22,6 +22,10 @@ from srn_tf.model import TRAINABLE_TYPES
 flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro, embedded, "
                     "synthetic, or a mix by weight such as synthetic,embedded:0.3; default: the "
                     "CPU recipe's")
+flags.DEFINE_enum("recipe", None, list(train_lib.RECIPES),
+                  "the defaults of the recipe flags below: release (the 2018 release's; the default "
+                  "when --data is a download), cpu (the default on builtin data), cpu_long "
+                  "(≤ 2.5 h on 2 cores, resumable)")
 flags.DEFINE_enum("model_type", "color", list(TRAINABLE_TYPES),
                   "SRN type (color, gray, lstm) or a baseline (cnn, autoencoder)")
 flags.DEFINE_string("workdir", None, "checkpoints, TensorBoard logs, final model "
@@ -54,6 +58,9 @@ flags.DEFINE_string("init_from", None, "start from an original TF1 checkpoint or
 flags.DEFINE_integer("checkpoint_every", 1000, "steps between checkpoints")
 flags.DEFINE_integer("summary_every", 20, "steps between TensorBoard summaries")
 flags.DEFINE_integer("eval_every", 1000, "steps between held-out PSNR/SSIM evaluations")
+flags.DEFINE_integer("validate_every", None, "steps between evaluations on the data's 'val' "
+                     "split; the model kept is the step's with the highest validation PSNR (step 0 "
+                     "included). 0: keep the last step's. Default: the recipe's")
 flags.DEFINE_integer("eval_images", 6, "held-out images evaluated during training and at the end")
 flags.DEFINE_boolean("export_saved_model", True, "write a SavedModel at the end")
 FLAGS = flags.FLAGS
@@ -71,6 +78,12 @@ def main(argv):
     print(f"held-out PSNR {result['psnr']:.2f} dB (blurry input {result['psnr_blurry']:.2f}), "
           f"SSIM {result['ssim']:.4f} (blurry {result['ssim_blurry']:.4f}) on "
           f"{result['eval_images']} images after {result['step']} steps")
+    if "selected_step" in result:
+        chosen = result["validation"]
+        print(f"kept the model of step {result['selected_step']}: validation PSNR "
+              f"{chosen['psnr']:.2f} dB (blurry {chosen['psnr_blurry']:.2f}), the highest of the "
+              "run" + (f"; the last step's held-out PSNR was {result['psnr_last_step']:.2f} dB"
+                       if "psnr_last_step" in result else ""))
     if "keras_path" in result:   # the chief's; other workers of a multi-worker run write none
         print(f"model: {result['keras_path']}" +
               (f", SavedModel: {result['saved_model']}" if "saved_model" in result else ""))

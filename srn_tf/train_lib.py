@@ -31,16 +31,25 @@ log = logging.getLogger(__name__)
 # The 2018 release's recipe (used whenever --data is given).
 RELEASE_RECIPE = dict(batch_size=16, crop_size=256, learning_rate=1e-4, lr_decay_power=0.3,
                       end_learning_rate=0.0, epochs=4000, train_steps=None, mixed_precision=False,
-                      init="xavier")
+                      init="xavier", validate_every=0)
 # Small enough to run on a 2-core CPU in under 15 minutes (the embedded data; bfloat16 matmuls,
-# which AMX/AVX-512-BF16 CPUs run ~4x faster than float32 here). Small crops, more steps, a
-# doubled learning rate and zero-init residual blocks (zero_residual) learned fastest per minute in
-# trials on this machine (see README). --init=identity was not validated against this at 2,000
-# steps; kept as an option (see README, "Learning without a download").
+# which AMX/AVX-512-BF16 CPUs run faster than float32). Identity initialisation starts at the
+# blurry input's quality; the model kept is the step's with the highest PSNR on the embedded
+# validation photos (step 0 included), so the run never ends below its start on them. Chosen on
+# validation figures, not on the test split (README, "Learning without a download").
 CPU_RECIPE = dict(batch_size=4, crop_size=64, learning_rate=2e-4, lr_decay_power=0.3,
                   end_learning_rate=0.0, epochs=None, train_steps=2000, mixed_precision=True,
-                  init="zero_residual", data="embedded")
+                  init="identity", data="embedded", validate_every=200)
+# Longer, for ≤ 2.5 h on 2 cores, resumable (run the same command again to go on): 128² crops
+# (4× the pixels per step: blur paths up to 16 px and their context fit), half the crops
+# synthetic pairs so that six photos are not learnt by heart, the kept model chosen on validation.
+CPU_LONG_RECIPE = dict(CPU_RECIPE, crop_size=128, train_steps=6000, validate_every=500,
+                       data="embedded,synthetic")
+RECIPES = {"release": RELEASE_RECIPE, "cpu": CPU_RECIPE, "cpu_long": CPU_LONG_RECIPE}
 CONFIG_FILE = "config.json"
+# What a resumed run must share with the run it resumes (the data order, the model's start and
+# the step's shape); the number of steps, evaluation and checkpoint cadence may change.
+RESUME_FIELDS = ("data", "init", "batch_size", "crop_size")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
 
@@ -52,6 +61,7 @@ class TrainingError(RuntimeError):
 class TrainConfig:
     """Everything a run depends on. None for a recipe field means: the recipe's value."""
     data: str = None                 # None: the CPU recipe's; builtin sources use the CPU recipe
+    recipe: str = None               # a key of RECIPES; None: "cpu" for builtin data, else "release"
     model_type: str = "color"
     workdir: str = None              # default: checkpoints/train_<model_type>
     batch_size: int = None
@@ -78,19 +88,24 @@ class TrainConfig:
     summary_every: int = 20
     eval_every: int = 1000
     eval_images: int = 6              # held-out images: during training and at the end
+    validate_every: int = None        # steps between validations choosing the model kept; 0: last
     export_saved_model: bool = True
 
     def resolved(self):
         """A copy with every recipe field filled in from the recipe of its data."""
-        recipe = CPU_RECIPE if data.is_builtin(self.data) else RELEASE_RECIPE
+        name = self.recipe or ("cpu" if data.is_builtin(self.data) else "release")
+        if name not in RECIPES:
+            raise TrainingError(f"--recipe must be one of {', '.join(RECIPES)}, got {name!r}")
+        recipe = RECIPES[name]
         filled = {k: (v if getattr(self, k) is None else getattr(self, k)) for k, v in recipe.items()}
         if self.train_steps is None and self.epochs is not None:
             filled["train_steps"] = None
         if self.init is None and self.model_type in BASELINE_TYPES:
             filled["init"] = "xavier"        # the baselines have no identity/residual init
         cache = data.is_builtin(self.data) if self.cache is None else self.cache
-        workdir = self.workdir or os.path.join("checkpoints", f"train_{self.model_type}")
-        return dataclasses.replace(self, **filled, cache=cache, workdir=workdir)
+        suffix = "" if name in ("cpu", "release") else f"_{name}"
+        workdir = self.workdir or os.path.join("checkpoints", f"train_{self.model_type}{suffix}")
+        return dataclasses.replace(self, **filled, recipe=name, cache=cache, workdir=workdir)
 
 
 def total_steps(config, num_pairs):
@@ -181,6 +196,11 @@ def _check_workdir(config):
             f"{workdir} holds a run of a '{saved.get('model_type')}' model, not "
             f"'{config.model_type}'; use --model_type={saved.get('model_type')} to resume it, or "
             "another --workdir")
+    differing = [f"--{k}={saved[k]}" for k in RESUME_FIELDS
+                 if k in saved and saved[k] != getattr(config, k)]
+    if differing and tf.train.latest_checkpoint(workdir):
+        raise TrainingError(f"{workdir} holds a run with {' '.join(differing)}; give the same "
+                            "to resume it, or another --workdir")
     return saved
 
 
@@ -272,6 +292,71 @@ def _eval_examples(config, count):
         return [(e["blur"].numpy(), e["sharp"].numpy()) for e in ds.take(count)]
 
 
+def _validation_examples(config):
+    """The validation pairs that choose the model kept: the `val` split of the held-out source
+    (for builtin data the embedded validation photos, `srn_tf.embedded.PHOTOS["val"]`), whole.
+
+    Raises TrainingError when --validate_every asks for them and the source has no `val` split.
+    """
+    source = data.held_out_source(config.data)
+    try:
+        ds = data.make_eval_dataset(source, split="val", blur_key=config.blur_key,
+                                    tfds_data_dir=config.tfds_data_dir)
+    except (data.DataError, ValueError) as e:
+        raise TrainingError(f"--validate_every={config.validate_every}: {source} has no 'val' "
+                            f"split to choose the model on ({e}); give --validate_every=0 to keep "
+                            "the last step's model") from e
+    is_tfds = source and source.startswith(data.TFDS_PREFIX)
+    pairs = None if is_tfds else data.resolve_pairs(source, "val", config.blur_key)
+    with data.naming_unreadable_files(pairs):
+        return [(e["blur"].numpy(), e["sharp"].numpy()) for e in ds]
+
+
+class BestOnValidation:
+    """Keeps the model of the step with the highest mean validation PSNR: early stopping by model
+    selection (the run goes on; the chosen weights are kept aside in `<workdir>/best/`).
+
+    `validate(model, step)` evaluates `examples` (list of (blur, sharp) uint8 arrays) with
+    `evaluate_images`, logs them to TensorBoard (`validation/psnr`, …) and saves the weights
+    when they beat the best so far; `restore(model)` loads the best ones. The record
+    (`best/best.json`: step, psnr, psnr_blurry, ssim, ssim_blurry) survives a resume.
+    """
+
+    RECORD = "best.json"
+
+    def __init__(self, model, workdir, examples):
+        self.examples = examples
+        self.folder = os.path.join(workdir, "best")
+        self._checkpoint = tf.train.Checkpoint(model=model)
+        self._manager = tf.train.CheckpointManager(self._checkpoint, self.folder, max_to_keep=1)
+        self._writer = tf.summary.create_file_writer(os.path.join(workdir, "validation"))
+        self.record = None
+        path = os.path.join(self.folder, self.RECORD)
+        if self._manager.latest_checkpoint and os.path.isfile(path):
+            with open(path) as f:
+                self.record = json.load(f)
+
+    def validate(self, model, step):
+        figures = evaluate_images(model, self.examples)
+        with self._writer.as_default(step=step):
+            for name, value in figures.items():
+                if value is not None:
+                    tf.summary.scalar(f"validation/{name}", value)
+        better = self.record is None or figures["psnr"] > self.record["psnr"]
+        log.info("step %d: validation PSNR %.2f dB (blurry %.2f)%s", step, figures["psnr"],
+                 figures["psnr_blurry"], ", the best so far: kept" if better else "")
+        if better:
+            self._manager.save(checkpoint_number=step)
+            self.record = {"step": step, **figures}
+            with open(os.path.join(self.folder, self.RECORD), "w") as f:
+                json.dump(self.record, f, indent=1)
+        return figures
+
+    def restore(self, model):
+        tf.train.Checkpoint(model=model).restore(
+            self._manager.latest_checkpoint).assert_existing_objects_matched()
+
+
 def _initialise(model, path):
     """Fine-tuning: weights from an original TF1 checkpoint or a .keras file of the same type."""
     from srn_tf.convert import is_tf1_checkpoint, load_tf1_checkpoint
@@ -310,6 +395,7 @@ def train_and_evaluate(config):
     steps = total_steps(config, num_pairs)
     eval_examples = _eval_examples(
         dataclasses.replace(config, data=data.held_out_source(config.data)), config.eval_images)
+    validation_examples = _validation_examples(config) if config.validate_every else None
     policy = _set_precision(config)
     chief = _is_chief(strategy)
     workdir = config.workdir if chief else tempfile.mkdtemp(prefix="srn_worker_")
@@ -342,6 +428,8 @@ def train_and_evaluate(config):
         with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
             json.dump(dataclasses.asdict(config), f, indent=1)
     start_step = int(optimizer.iterations.numpy())
+    selection = (BestOnValidation(model, workdir, validation_examples)
+                 if validation_examples and chief else None)
 
     def dataset_fn(context):
         ds = data.make_train_dataset(
@@ -357,7 +445,7 @@ def train_and_evaluate(config):
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
     step_fn = make_train_step(model, optimizer, strategy, config)
     return _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_step,
-                 eval_examples, workdir, chief, pairs)
+                 eval_examples, workdir, chief, pairs, selection)
 
 
 def make_train_step(model, optimizer, strategy, config):
@@ -401,7 +489,7 @@ def make_train_step(model, optimizer, strategy, config):
 
 
 def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_step, eval_examples,
-          workdir, chief, pairs):
+          workdir, chief, pairs, selection):
     from tqdm import tqdm
     writer = tf.summary.create_file_writer(os.path.join(workdir, "train"))
     eval_writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
@@ -411,6 +499,8 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
     bar = tqdm(total=steps, initial=start_step, unit="step", dynamic_ncols=True,
                disable=not chief, mininterval=2.0)
     last_time, last_step = time.perf_counter(), step
+    if selection and selection.record is None:
+        selection.validate(model, step)      # the start: identity initialisation is the input
     with _StopRequest() as stop, data.naming_unreadable_files(pairs):
         while step < steps:
             total, levels, images = step_fn(iterator)
@@ -442,6 +532,8 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
                 manager.save(checkpoint_number=step)
             if step % config.eval_every == 0 and step < steps and chief:
                 _log_eval(eval_writer, step, evaluate_images(model, eval_examples))
+            if selection and (step % config.validate_every == 0 or step == steps):
+                selection.validate(model, step)
             if stop.signal:
                 stopped_by = stop.signal
                 break
@@ -453,12 +545,23 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
         log.warning("stopped by %s at step %d; checkpoint saved, run again to resume", stopped_by,
                     step)
         return result
+    if selection and selection.record["step"] != step:
+        last = evaluate_images(rebuild(model), eval_examples)
+        result["psnr_last_step"] = last["psnr"]
+        _log_eval(eval_writer, step, last)
+        log.info("keeping the model of step %d (highest validation PSNR); the last step's is in "
+                 "the checkpoints", selection.record["step"])
+        selection.restore(model)
+    if selection:
+        result["selected_step"] = selection.record["step"]
+        result["validation"] = selection.record
     final = rebuild(model)          # float32: what is saved and exported after mixed precision
     result.update(evaluate_images(final, eval_examples))
     result["eval_images"] = len(eval_examples)   # may be fewer than config.eval_images
     if chief:
-        _log_eval(eval_writer, step, {k: v for k, v in result.items() if k.startswith(("psnr",
-                                                                                        "ssim"))})
+        if "psnr_last_step" not in result:      # else the TensorBoard point is the last step's
+            _log_eval(eval_writer, step, {k: result[k] for k in ("psnr", "ssim", "psnr_blurry",
+                                                                 "ssim_blurry")})
         result["keras_path"] = os.path.join(workdir, "model.keras")
         final.save(result["keras_path"])
         if config.export_saved_model:
