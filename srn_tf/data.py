@@ -338,7 +338,7 @@ def _mixed_train_dataset(mixture, *, batch_size, num_shards, **kwargs):
             parts.append(synthetic.make_train_dataset(
                 batch_size=size, num_shards=num_shards,
                 **{k: kwargs[k] for k in ("crop_size", "model_type", "seed", "start_step",
-                                          "shard_index")}))
+                                          "shard_index", "blur_key")}))
         else:
             parts.append(make_train_dataset(name, batch_size=size, num_shards=num_shards, **kwargs))
     if len(parts) == 1:

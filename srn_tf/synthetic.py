@@ -13,11 +13,13 @@ GoPro): the camera moves along a quadratic path of 0–`MAX_CAMERA_BLUR` px with
 shake of two sinusoids and a rotation of up to ±`MAX_CAMERA_SPIN_DEG`° about the centre; half the
 shapes also move along their own quadratic paths (up to `MAX_OBJECT_BLUR` px) and spin (up to
 ±`MAX_OBJECT_SPIN_DEG`°). `SUBFRAMES` sub-frames are rendered (shapes anti-aliased over about
-one pixel) and averaged in linear light (γ 2.2), as GoPro's blurry frames averaged 7–13 frames
-of a 240 fps camera, so blur varies across the image and occlusion boundaries blur as they do in
-dynamic scenes (Nah, Kim, Lee, CVPR 2017). Then signal-dependent Gaussian noise (σ² = a² + b·x,
-a 0.5–3 grey levels) and, with probability `JPEG_PROBABILITY`, JPEG at quality 60–95 on the
-blurry image; both images are quantised to uint8.
+one pixel, composited in linear light, γ 2.2) and averaged as GoPro's blurry frames averaged 7–13
+frames of a 240 fps camera (Nah, Kim, Lee, CVPR 2017): as stored (γ-encoded) for GoPro's `blur`,
+or in linear light for `blur_gamma`, the same `blur_key` the photos of a mixture use (the embedded
+photos are blurred the same two ways). So blur varies across the image and occlusion boundaries
+blur as they do in dynamic scenes. Then signal-dependent Gaussian noise (σ² = a² + b·x, a
+0.5–2 grey levels as in the embedded photos, b ≤ `MAX_SHOT_NOISE`) and, with probability
+`JPEG_PROBABILITY`, JPEG at quality 60–95 on the blurry image; both images are quantised to uint8.
 
 Each pair is a pure function of (seed, index): `render_pair` draws everything with TensorFlow's
 stateless random ops from that key, so the stream is position-addressable like `srn_tf.data`'s
@@ -44,6 +46,8 @@ MAX_CAMERA_SPIN_DEG = 1.0
 MAX_SHAKE = 0.7             # px, amplitude of each of the shake's sinusoids (half the pairs)
 MAX_OBJECT_SPIN_DEG = 6.0
 JPEG_PROBABILITY = 0.3
+MAX_READ_NOISE = 2.0        # grey levels (the embedded photos: 0.5–2)
+MAX_SHOT_NOISE = 2e-5       # b of σ² = a² + b·x, x in [0, 1]: ≤ 1.1 grey levels at white
 GAMMA = 2.2
 PHOTO_SIDE = 384            # training photos are centre-cropped square and resized to this
 _VALIDATION_BASE = -1       # validation pair i has index −1 − i
@@ -102,8 +106,11 @@ def _sample_photos(photos, index, x, y):
     return top * (1 - fy) + bottom * fy
 
 
-def _render(seed, size, photos):
-    """The scene, its exposure and noise: (blur, sharp uint8, whether to JPEG, JPEG key)."""
+def _render(seed, size, photos, linear_light=False):
+    """The scene, its exposure and noise: (blur, sharp uint8, whether to JPEG, JPEG key).
+
+    linear_light: average the sub-frames in linear light (GoPro's `blur_gamma`), else as stored
+    (γ-encoded, GoPro's `blur`)."""
     keys = tf.random.experimental.stateless_split(seed, _KEYS)
     counter = iter(range(_KEYS))
 
@@ -187,8 +194,11 @@ def _render(seed, size, photos):
 
     # --- exposure: average in linear light, then noise, quantisation, JPEG ----------------------
     sharp = image[frames // 2] ** (1 / GAMMA)
-    blur = tf.reduce_mean(image, axis=0) ** (1 / GAMMA)
-    read, shot = uniform([], 0.5, 3.0) / 255.0, uniform([], 0.0, 1e-4)
+    if linear_light:
+        blur = tf.reduce_mean(image, axis=0) ** (1 / GAMMA)
+    else:
+        blur = tf.reduce_mean(image ** (1 / GAMMA), axis=0)
+    read, shot = uniform([], 0.5, MAX_READ_NOISE) / 255.0, uniform([], 0.0, MAX_SHOT_NOISE)
     blur += tf.sqrt(read * read + shot * blur) * normal([size, size, 3])
 
 
@@ -198,31 +208,36 @@ def _render(seed, size, photos):
 
 
 _render_compiled = tf.function(_render, jit_compile=True, reduce_retracing=True)
+BLUR_SPACES = {"blur": False, "blur_gamma": True}      # blur_key → average in linear light
 
 
-def render_pair(seed, size, photos):
+def render_pair(seed, size, photos, blur_key="blur"):
     """One synthetic pair.
 
     Args:
       seed: int64 tensor [2], the pair's stateless key (e.g. [run seed, index]).
       size: int, side of the square images in px.
       photos: float32 tensor [P, side, side, 3], linear-light textures (`training_photos()`).
+      blur_key: "blur" (sub-frames averaged as stored, GoPro's `blur`) or "blur_gamma" (in
+        linear light).
     Returns:
       (blur, sharp): uint8 tensors [size, size, 3]. The same seed gives the same pair (the
       scene is rendered by one XLA-compiled function; JPEG, when drawn, by TensorFlow's codec).
     """
-    blur, sharp, jpeg, jpeg_key = _render_compiled(tf.cast(seed, tf.int64), size, photos)
+    blur, sharp, jpeg, jpeg_key = _render_compiled(tf.cast(seed, tf.int64), size, photos,
+                                                   BLUR_SPACES[blur_key])
     blur = tf.cond(jpeg, lambda: tf.image.stateless_random_jpeg_quality(blur, 60, 95, jpeg_key),
                    lambda: blur)
     return tf.ensure_shape(blur, [size, size, 3]), tf.ensure_shape(sharp, [size, size, 3])
 
 
 def make_train_dataset(*, crop_size=64, batch_size=4, model_type="color", seed=0, start_step=0,
-                       num_shards=1, shard_index=0):
+                       num_shards=1, shard_index=0, blur_key="blur"):
     """Endless batches of synthetic pairs, position-addressable like `data.make_train_dataset`.
 
     Pair k of step s has index s·batch_size + k and key (seed, index); shard i yields pairs
-    i·b … (i+1)·b − 1 of each global batch (b = batch_size / num_shards).
+    i·b … (i+1)·b − 1 of each global batch (b = batch_size / num_shards). blur_key: as
+    `render_pair`'s.
     Returns: tf.data.Dataset of (blur, sharp) float32 [b, crop_size, crop_size, C] in [0, 1]
     (C 3, or 1 for gray / lstm, as in `data.to_model_input`).
     Raises ValueError if num_shards does not divide batch_size.
@@ -238,7 +253,8 @@ def make_train_dataset(*, crop_size=64, batch_size=4, model_type="color", seed=0
     def pair(local):
         step = start_step + local // per_shard
         index = step * batch_size + shard_index * per_shard + local % per_shard
-        return render_pair(tf.stack([tf.constant(seed, tf.int64), index]), crop_size, photos)
+        return render_pair(tf.stack([tf.constant(seed, tf.int64), index]), crop_size, photos,
+                           blur_key)
 
     ds = tf.data.Dataset.range(np.iinfo(np.int64).max)
     ds = ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
