@@ -158,6 +158,21 @@ class PlainFormatter(logging.Formatter):
         return f"warning: {message}" if record.levelno >= logging.WARNING else message
 
 
+class _BelowProgressBars:
+    """A stream for log lines that tqdm's progress bars step aside for (`tqdm.write`), so a
+    warning never starts in the middle of a bar's line."""
+
+    def write(self, text):
+        from tqdm import tqdm
+        tqdm.write(text, file=sys.stderr, end="")
+
+    def flush(self):
+        sys.stderr.flush()
+
+    def close(self):     # logging's shutdown closes handlers' streams; stderr stays open
+        pass
+
+
 def run(main):
     """absl.app.run(main) with quiet logging and one-line errors (see the module docstring)."""
 
@@ -173,7 +188,9 @@ def run(main):
         logging.getLogger().setLevel(level)
         from absl import logging as absl_logging
         absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
-        absl_logging.get_absl_handler().setFormatter(PlainFormatter())
+        handler = absl_logging.get_absl_handler()
+        handler.setFormatter(PlainFormatter())
+        handler.python_handler.setStream(_BelowProgressBars())
         try:
             return main(argv)
         except Exception as e:   # noqa: BLE001  (known failures become one line; others re-raise)
