@@ -197,6 +197,26 @@ def load_tf1_checkpoint(model, path):
     return name_map
 
 
+def save_tf1_checkpoint(model, prefix):
+    """Writes `model`'s weights as a release checkpoint (the inverse of `load_tf1_checkpoint`):
+    the release's variable names (`tf1_name_map`), layouts unchanged, and a `checkpoint` state
+    file beside it, so the 2018 code (`tf.compat.v1.train.Saver` on its `g_net` scope) and
+    `load_model` read it. Weights only: no Adam slots or global_step.
+
+    Args:
+      model: keras.Model from `build_srn` (or `load_model`).
+      prefix: checkpoint prefix to write, e.g. `checkpoints/mine/deblur.model-2000`.
+    Returns: the prefix written.
+    """
+    v1 = tf.compat.v1
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    values = {tf1_name(v.path): v.numpy() for v in model.weights}
+    with tf.Graph().as_default(), v1.Session() as session:
+        variables = [v1.Variable(value, name=name) for name, value in values.items()]
+        session.run(v1.variables_initializer(variables))
+        return v1.train.Saver(variables).save(session, prefix, write_meta_graph=False)
+
+
 def is_tf1_checkpoint(path):
     """True for a TF checkpoint prefix or a folder holding a `checkpoint` state file."""
     path = os.fspath(path)

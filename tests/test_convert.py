@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from conftest import run_script
 from srn_tf.convert import (CheckpointError, detect_model_type, load_model, load_tf1_checkpoint,
-                            tf1_name_map)
+                            save_tf1_checkpoint, tf1_name_map)
 from srn_tf.model import build_srn
 
 TOLERANCE = 1e-5
@@ -22,6 +22,22 @@ def test_imported_checkpoint_reproduces_the_tf1_graph(tf1_checkpoints, model_typ
         assert ours.shape == theirs.shape
         assert np.abs(ours.numpy() - theirs).max() <= TOLERANCE, f"level {level}"
         assert np.abs(theirs).mean() > 0.05   # not a trivially small output
+
+
+def test_written_tf1_checkpoint_holds_the_release_graphs_variables(tf1_checkpoints, tmp_path):
+    """Keras → release format: every variable the release's graph saved (tests/tf1_reference.py's
+    Saver), same name, shape and value; and it loads back (type detected) to the same outputs."""
+    folder, prefix, images, reference = tf1_checkpoints["lstm"]
+    written = save_tf1_checkpoint(load_model(folder), str(tmp_path / "deblur.model-7"))
+    original, ours = tf.train.load_checkpoint(prefix), tf.train.load_checkpoint(written)
+    trainable = [name for name in original.get_variable_to_shape_map()
+                 if name.startswith("g_net/") and not name.endswith(("Adam", "Adam_1"))]
+    assert sorted(ours.get_variable_to_shape_map()) == sorted(trainable)
+    for name in trainable:
+        np.testing.assert_array_equal(ours.get_tensor(name), original.get_tensor(name))
+    again = load_model(str(tmp_path))                      # the state file points to it
+    assert detect_model_type(str(tmp_path)) == "lstm"
+    assert np.abs(again(images)[-1].numpy() - reference[-1]).max() <= TOLERANCE
 
 
 def test_the_convlstm_matters_in_the_exactness_check(tf1_checkpoints):
