@@ -1,19 +1,23 @@
-"""Held-out learning curves of train.py runs, and their figures on validation pairs.
+"""Learning curves of train.py runs: held-out and validation PSNR against step, and what each
+run's kept model reaches.
 
   python benchmarks/learning_curves.py \
-      --runs="identity, embedded=checkpoints/trial_a;zero_residual, mix=checkpoints/trial_b" \
+      --runs="identity, embedded=checkpoints/trial_a;identity, mix=checkpoints/trial_b" \
       --output=docs/learning_curves [--validation_pairs=24]
 
-For each run (label=workdir): the held-out PSNR that train.py logged every --eval_every steps
-(TensorBoard `eval/psnr`, the embedded test split: photos never trained on, and never used to
-choose anything) → `<output>.csv` (label, step, psnr, ssim, psnr_blurry, ssim_blurry) and
-`<output>.png` (PSNR against step, the blurry input's PSNR as a line). Then each run's final
-`model.keras` on two validation sets, the figures to choose a recipe on: `--validation_pairs`
-synthetic validation pairs (128², indices training never reaches) and the embedded training photos
-blurred afresh (new trajectories and noise), printed as a table with the held-out gain beside.
+For each run (label=workdir): the PSNR that train.py logged (TensorBoard) on the embedded *test*
+split every --eval_every steps (photos never trained on, never used to choose anything) and on
+the *validation* split every --validate_every steps (other photos, which choose the model kept)
+→ `<output>.csv` (label, split, step, psnr, ssim, psnr_blurry, ssim_blurry) and `<output>.png`
+(PSNR gain over the blurry input against step, one panel per split, the kept step marked). Then a
+table per run: the step kept, its validation gain, the held-out gain of the kept model
+(`model.keras`, evaluated here on the test split) and of the last step (logged), and the gain on
+two more sets: the embedded training photos blurred afresh (the training distribution) and
+`--validation_pairs` synthetic pairs (128², indices training never reaches).
 """
 
 import csv
+import json
 import os
 import sys
 
@@ -29,20 +33,34 @@ flags.DEFINE_string("output", "docs/learning_curves", "path of the CSV and PNG, 
 flags.DEFINE_integer("validation_pairs", 24, "synthetic validation pairs (0: skip)")
 FLAGS = flags.FLAGS
 FIELDS = ("psnr", "ssim", "psnr_blurry", "ssim_blurry")
+SPLITS = {"eval": "held out: embedded test split (never used to choose)",
+          "validation": "validation split (chooses the model kept)"}
 
 
-def read_eval(workdir):
-    """{step: {field: value}} from a run's eval/ TensorBoard events."""
-    folder = os.path.join(workdir, "eval")
+def read_scalars(workdir, split):
+    """{step: {field: value}} from a run's TensorBoard events of `split` ("eval": the test split,
+    "validation": the val split)."""
+    folder = os.path.join(workdir, split)
     points = {}
+    if not os.path.isdir(folder):
+        return points
     for name in sorted(os.listdir(folder)):
         for record in tf.data.TFRecordDataset(os.path.join(folder, name)):
             event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 field = value.tag.split("/", 1)[-1]
-                if value.tag.startswith("eval/") and field in FIELDS:
+                if value.tag.startswith(f"{split}/") and field in FIELDS:
                     points.setdefault(event.step, {})[field] = float(tf.make_ndarray(value.tensor))
     return points
+
+
+def kept_step(workdir):
+    """The step of the model train.py kept (best on validation), or None (the last one)."""
+    path = os.path.join(workdir, "best", "best.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["step"]
 
 
 def parse_runs(text):
@@ -61,46 +79,65 @@ def main(argv):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     runs = parse_runs(FLAGS.runs)
-    rows, blurry = [], []
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, workdir in runs:
-        points = read_eval(workdir)
-        steps = sorted(points)
-        for step in steps:
-            rows.append({"label": label, "step": step, **points[step]})
-        blurry += [points[s]["psnr_blurry"] for s in steps]
-        ax.plot(steps, [points[s]["psnr"] for s in steps], marker="o", label=label)
-    ax.axhline(np.mean(blurry), color="k", linestyle="--", label="blurry input")
-    ax.set_xlabel("training step (batch 4 × 64²)")
-    ax.set_ylabel("held-out PSNR (dB), embedded test split")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    rows = []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for (split, title), ax in zip(SPLITS.items(), axes):
+        for i, (label, workdir) in enumerate(runs):
+            points = read_scalars(workdir, split)
+            steps = sorted(points)
+            rows += [{"label": label, "split": split, "step": s, **points[s]} for s in steps]
+            gains = [points[s]["psnr"] - points[s]["psnr_blurry"] for s in steps]
+            line, = ax.plot(steps, gains, marker="o", markersize=3, label=label)
+            kept = kept_step(workdir)
+            if split == "validation" and kept in points:
+                ax.plot([kept], [gains[steps.index(kept)]], marker="*", markersize=14,
+                        color=line.get_color(), linestyle="none")
+        ax.axhline(0.0, color="k", linestyle="--", linewidth=1, label="blurry input")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("PSNR gain over the blurry input (dB)")
+    axes[1].legend(fontsize=8, title="★ the step kept", title_fontsize=8)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     fig.savefig(FLAGS.output + ".png", dpi=110)
     with open(FLAGS.output + ".csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, ["label", "step", *FIELDS])
+        writer = csv.DictWriter(f, ["label", "split", "step", *FIELDS])
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     print(f"wrote {FLAGS.output}.png and {FLAGS.output}.csv")
-    if not FLAGS.validation_pairs:
-        return
-    from srn_tf import synthetic, train_lib
+    summarise(runs)
+
+
+def summarise(runs):
+    """Prints each run's kept step and its gains (dB) on each set."""
+    from srn_tf import data, synthetic, train_lib
     from srn_tf.convert import load_model
-    validation = {"synthetic": synthetic.validation_pairs(FLAGS.validation_pairs, size=128),
-                  "photos": training_photo_validation()}
-    print("PSNR gain over the blurry input (dB): validation sets, then the held-out test split")
-    print(f"{'run':32s} {'synthetic':>10s} {'train photos':>13s} {'mean':>6s} {'held-out':>9s}")
+    from srn_tf.image_io import read_image
+    test = [(read_image(p.blur)[:, :, :3], read_image(p.sharp)[:, :, :3])
+            for p in data.resolve_pairs(None, split="test")]
+    sets = {"train photos": training_photo_validation()}
+    if FLAGS.validation_pairs:
+        sets["synthetic"] = synthetic.validation_pairs(FLAGS.validation_pairs, size=128)
+    print("PSNR gain over the blurry input (dB) of each run's kept model (model.keras)")
+    print(f"{'run':36s} {'kept':>6s} {'val.':>6s} {'held-out':>9s} {'last step':>10s} " +
+          " ".join(f"{name:>12s}" for name in sets))
     for label, workdir in runs:
         model = load_model(os.path.join(workdir, "model.keras"))
-        gains = []
-        for pairs in validation.values():
+
+        def gain(pairs):
             figures = train_lib.evaluate_images(model, pairs)
-            gains.append(figures["psnr"] - figures["psnr_blurry"])
-        last = [r for r in rows if r["label"] == label][-1]
-        print(f"{label:32s} {gains[0]:+10.2f} {gains[1]:+13.2f} {np.mean(gains):+6.2f} "
-              f"{last['psnr'] - last['psnr_blurry']:+9.2f}")
+            return figures["psnr"] - figures["psnr_blurry"]
+        validation, held_out = read_scalars(workdir, "validation"), read_scalars(workdir, "eval")
+        kept = kept_step(workdir)
+        kept_gain = (validation[kept]["psnr"] - validation[kept]["psnr_blurry"]
+                     if kept in validation else float("nan"))
+        last = held_out[max(held_out)] if held_out else None
+        last_gain = last["psnr"] - last["psnr_blurry"] if last else float("nan")
+        print(f"{label:36s} {kept if kept is not None else '-':>6} {kept_gain:+6.2f} "
+              f"{gain(test):+9.2f} {last_gain:+10.2f} " +
+              " ".join(f"{gain(pairs):+12.2f}" for pairs in sets.values()))
 
 
 def training_photo_validation():
