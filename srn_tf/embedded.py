@@ -18,7 +18,8 @@ crops of at most `VAL_SIDE`² so that validating often is cheap): train.py choos
 model to keep on it, never on the test split. Written in the GoPro layout:
   <dir>/{train,val,test}/<photo>/{blur,blur_gamma,sharp}/NNNNNN.png, .../kernel/NNNNNN.npy,
   .../trajectory/NNNNNN.json
-Made once (`python -m srn_tf.embedded`), or automatically the first time a command needs it.
+Made once (`python -m srn_tf.embedded`), or automatically the first time a command needs it, in
+`default_dir()` (`data/embedded` of a source checkout).
 """
 
 import json
@@ -46,8 +47,20 @@ MAX_SIDE = 512            # photos are downscaled so that their longer side is a
 VAL_SIDE = 256            # validation photos: their centre crop of at most this side
 GAMMA = 2.2
 VERSION = "2"             # bump when the recipe changes: the materialised copy is then remade
-DEFAULT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "data", "embedded")
+DATA_ENV = "SRN_TF_DATA"     # where to keep the embedded dataset, if set
+
+
+def default_dir():
+    """Where the embedded dataset lives: `$SRN_TF_DATA/embedded` if set; else `data/embedded` of
+    the source checkout the package runs from; else (an installed package, whose folder may not be
+    writable) `$XDG_CACHE_HOME/srn_tf/embedded`, by default `~/.cache/srn_tf/embedded`."""
+    if os.environ.get(DATA_ENV):
+        return os.path.join(os.environ[DATA_ENV], "embedded")
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(checkout, "data", "README.md")):
+        return os.path.join(checkout, "data", "embedded")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser(os.path.join("~", ".cache"))
+    return os.path.join(cache, "srn_tf", "embedded")
 
 
 def load_photo(name):
@@ -152,8 +165,10 @@ def synthesize(sharp, rng):
             "noise_sigma": sigma}
 
 
-def materialise(directory=DEFAULT_DIR, seed=0, frames_per_photo=None):
-    """Writes the whole dataset to `directory` (atomically: built aside, then renamed in)."""
+def materialise(directory=None, seed=0, frames_per_photo=None):
+    """Writes the whole dataset to `directory` (default: `default_dir()`) atomically: built aside,
+    then renamed in."""
+    directory = directory or default_dir()
     frames_per_photo = frames_per_photo or FRAMES_PER_PHOTO
     parent = os.path.dirname(os.path.abspath(directory))
     os.makedirs(parent, exist_ok=True)
@@ -202,8 +217,10 @@ def _version_tag(seed, frames_per_photo):
             f"photos={sorted(PHOTOS.items())}\n")
 
 
-def ensure_materialised(directory=DEFAULT_DIR, seed=0):
-    """`directory`, after writing the dataset there if it is missing or out of date."""
+def ensure_materialised(directory=None, seed=0):
+    """`directory` (default: `default_dir()`), after writing the dataset there if it is missing or
+    out of date."""
+    directory = directory or default_dir()
     tag_path = os.path.join(directory, "VERSION")
     if os.path.isfile(tag_path):
         with open(tag_path) as fh:
@@ -224,6 +241,7 @@ def main(argv):
 
 if __name__ == "__main__":
     from absl import app, flags
-    flags.DEFINE_string("output", DEFAULT_DIR, "folder to write (replaced if it exists)")
+    flags.DEFINE_string("output", None, "folder to write (replaced if it exists); default: "
+                        "$SRN_TF_DATA/embedded, data/embedded of a checkout, or ~/.cache/srn_tf")
     flags.DEFINE_integer("seed", 0, "seed of the blur trajectories and noise")
     app.run(main)

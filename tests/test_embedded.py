@@ -78,3 +78,15 @@ def test_materialise_is_atomic_and_versioned(tmp_path, monkeypatch):
         embedded.materialise(target, frames_per_photo={"train": 1, "test": 1})
     assert sorted(os.listdir(tmp_path)) == ["emb"]   # the old copy is intact
     assert os.path.isfile(os.path.join(target, "train", "coffee", "sharp", "000000.png"))
+
+
+def test_default_folder_is_never_inside_an_installed_package(tmp_path, monkeypatch):
+    from conftest import ROOT
+    monkeypatch.delenv(embedded.DATA_ENV, raising=False)
+    assert embedded.default_dir() == os.path.join(ROOT, "data", "embedded")   # this checkout
+    # installed (e.g. site-packages/srn_tf/embedded.py, no data/README.md beside the package)
+    monkeypatch.setattr(embedded, "__file__", str(tmp_path / "site" / "srn_tf" / "embedded.py"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert embedded.default_dir() == str(tmp_path / "cache" / "srn_tf" / "embedded")
+    monkeypatch.setenv(embedded.DATA_ENV, str(tmp_path / "mine"))
+    assert embedded.default_dir() == str(tmp_path / "mine" / "embedded")
