@@ -67,6 +67,19 @@ def test_grayscale_into_color_model(color_model):
     assert np.abs(out.astype(float) - rgb.mean(axis=2) * 255).max() <= 1.5
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_grey_result_is_the_rounded_mean_of_rgb(dtype):
+    """Grey into a color model: the result is round(mean of R, G, B), computed without a
+    float64 copy of the image (deblur_with's integer form, against numpy's rounded mean)."""
+    from srn_tf.inference import deblur_with
+    rgb = np.random.default_rng(5).integers(0, np.iinfo(dtype).max, (64, 64, 3),
+                                            dtype=dtype, endpoint=True)
+    grey = np.zeros((64, 64), dtype)
+    out = deblur_with(lambda batch: rgb[None], "color", grey)
+    assert out.shape == grey.shape and out.dtype == dtype
+    np.testing.assert_array_equal(out, np.round(rgb.mean(axis=2)).astype(dtype))
+
+
 def test_alpha_is_carried_through_unchanged(color_model, gray_model):
     rng = np.random.default_rng(4)
     rgb = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
