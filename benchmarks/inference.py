@@ -10,6 +10,9 @@ release-format TF1 checkpoint with random weights, written by tests/tf1_referenc
 temporary folder (the release's variable names and layouts, Adam slots and all). Timings do not
 depend on the weights' values; the header says which weights were used.
 
+TensorFlow's start-up lines are hidden in this process and in each child, as in every srn-tf
+command (`import srn_tf`: srn_tf.cli.quiet_tensorflow_import); --verbose shows them.
+
 Input: a real blurry photo, ../shared/data/real_blur/01.png (1280×720), resized (bicubic) to the
 other sizes; without that folder, scikit-image's astronaut photo resized to 1280×720.
 
@@ -51,14 +54,19 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+# Whether the user set TensorFlow's log level; if not, `import srn_tf` sets it (to 2) while it
+# imports TensorFlow quietly, and the child processes must not inherit that (see run_child).
+USER_TF_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
 
+import srn_tf  # noqa: E402,F401  (TensorFlow without its start-up lines unless --verbose)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+
+from srn_tf import cli  # noqa: E402
 
 PATHS = ("srn_float32", "srn_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
          "openvino_bfloat16", "litert", "litert_float16")
@@ -250,9 +258,15 @@ def run_child(name, size, runs, weights, output=None, exports=""):
                f"--exports={exports}"]
     if output:
         command.append(f"--child_output={output}")
-    result = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ)
+    if USER_TF_LOG_LEVEL is None:   # each child imports TensorFlow quietly itself
+        env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    if FLAGS.verbose:               # ...or shows what it prints, as this process does
+        command.append("--verbose")
+    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True,
+                            stderr=None if FLAGS.verbose else subprocess.PIPE)
     if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
+        return {"error": ((result.stderr or "").strip().splitlines() or ["failed"])[-1]}
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -382,9 +396,10 @@ def accuracy(weights):
 
 def main(argv):
     del argv
-    from absl import logging as absl_logging
-    absl_logging.set_verbosity(absl_logging.ERROR)   # TF1 deprecation notices of the release graph
-    tf.get_logger().setLevel("ERROR")
+    if not FLAGS.verbose:   # TF1 deprecation notices of the release graph
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.ERROR)
+        tf.get_logger().setLevel("ERROR")
     if FLAGS.child:
         child(FLAGS.child, FLAGS.runs)
         return
@@ -421,4 +436,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)   # --verbose, quiet logging
