@@ -265,17 +265,12 @@ def compiled_restore(model, dtype=tf.uint8, precision="float32", jit_compile=Fal
             forward = tf.function(forward, jit_compile=True, reduce_retracing=True,
                                   autograph=False)
         def restore(images):
-            # restore_batch inside a while loop of one pass: a lower peak than the bare graph
-            # (measured with benchmarks/inference.py: 1,264 against 1,380 MiB at 1280x720;
-            # TensorFlow 2.21, CPU), and no result buffer or slice update beside it, which
-            # restore_tiled's one tile would add (4 MiB more at 512x896). The same results:
-            # restore_tiled adds the tile × weights of exactly 1 to zeros.
-            x = to_unit_range(images)
-            _, restored = tf.while_loop(
-                lambda passes, restored: passes < 1,
-                lambda passes, restored: (passes + 1, restore_batch(forward, x, model_type)),
-                [tf.constant(0), x])
-            return restored
+            # The whole tile as restore_tiled's one tile, in its while loop: the same ops and
+            # results as restore_batch, and a lower peak (measured with benchmarks/inference.py:
+            # 1,264 against 1,380 MiB at 1280x720 for the bare graph, and 1,375 MiB for
+            # restore_batch alone in a one-pass while loop; TensorFlow 2.21, CPU).
+            return restore_tiled(forward, to_unit_range(images), model_type,
+                                 tf.zeros([2], tf.int32), tf.constant(0))
 
         functions[key] = tf.function(restore, autograph=False, input_signature=[
             tf.TensorSpec([None, None, None, None], key[0])])
