@@ -448,6 +448,16 @@ def train_and_evaluate(config):
                  eval_examples, workdir, chief, pairs, selection)
 
 
+def clip_lstm_gradients(grads, mask, clip_norm, loss_scale=1.0):
+    """The release's `--clip_lstm_grad_norm`: the ConvLSTM's gradients (where `mask` is True)
+    clipped together to global norm `clip_norm`, the others unchanged. Gradients of a loss
+    multiplied by `loss_scale` (mixed_float16's loss scaling) are clipped as their unscaled values
+    would be: to `clip_norm × loss_scale`."""
+    lstm = [g for g, m in zip(grads, mask) if m]
+    clipped = iter(tf.clip_by_global_norm(lstm, clip_norm * loss_scale)[0])
+    return [next(clipped) if m else g for g, m in zip(grads, mask)]
+
+
 def make_train_step(model, optimizer, strategy, config):
     """A `tf.function` (iterator) → (total loss, [3 per-level losses], first blurry/output/sharp
     images of replica 0), all float32, losses averaged over the global batch."""
@@ -469,9 +479,8 @@ def make_train_step(model, optimizer, strategy, config):
     def replica_step(blur, sharp):
         total, levels, finest, grads = gradients(blur, sharp)
         if config.clip_lstm_grad_norm and any(lstm_mask):
-            lstm = [g for g, m in zip(grads, lstm_mask) if m]
-            clipped = iter(tf.clip_by_global_norm(lstm, config.clip_lstm_grad_norm)[0])
-            grads = [next(clipped) if m else g for g, m in zip(grads, lstm_mask)]
+            grads = clip_lstm_gradients(grads, lstm_mask, config.clip_lstm_grad_norm,
+                                        optimizer.dynamic_scale if scale else 1.0)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return total, levels, blur[:3], finest[:3], sharp[:3]
 

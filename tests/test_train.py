@@ -124,6 +124,20 @@ def test_the_model_kept_is_the_step_best_on_validation(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_lstm_clipping_of_loss_scaled_gradients_is_that_of_the_unscaled_ones():
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=shape), tf.float32) for shape in ((3, 3), (4,), (5,))]
+    mask = [True, False, True]
+    plain = train_lib.clip_lstm_gradients(grads, mask, 0.5)
+    assert np.sqrt(sum(float(tf.reduce_sum(g * g)) for g, m in zip(plain, mask) if m)) == \
+        pytest.approx(0.5, rel=1e-6)                          # clipped: the norm was ~3.5
+    np.testing.assert_array_equal(plain[1], grads[1])         # not an LSTM gradient: unchanged
+    scale = 32768.0                                           # mixed_float16's first loss scale
+    scaled = train_lib.clip_lstm_gradients([g * scale for g in grads], mask, 0.5, scale)
+    for a, b in zip(scaled, plain):
+        np.testing.assert_allclose(a.numpy() / scale, b.numpy(), rtol=1e-6)
+
+
 def test_per_level_loss_uses_the_legacy_resize():
     rng = np.random.default_rng(0)
     sharp = rng.random((2, 32, 48, 3), dtype=np.float32)
