@@ -79,10 +79,10 @@ def synthetic_generation(seconds):
     return count / (time.perf_counter() - start), (time.process_time() - cpu) / count * 1000
 
 
-def train_step_seconds(source, steps):
-    """Median wall time of CPU-recipe train steps fed by `source` (after 5 warm-up steps)."""
+def train_step_seconds(source, steps, recipe="cpu"):
+    """Median wall time of `recipe`'s train steps fed by `source` (after 5 warm-up steps)."""
     import keras
-    config = train_lib.TrainConfig(data=source, init="identity").resolved()
+    config = train_lib.TrainConfig(data=source, recipe=recipe).resolved()
     train_lib._set_precision(config)
     keras.utils.set_random_seed(0)
     model = train_lib.build_model("color")
@@ -109,12 +109,14 @@ def main(argv):
     rate_, cpu_ms = synthetic_generation(FLAGS.seconds)
     print(f"synthetic pairs alone (4 x 64²):  {rate_:7.1f} pairs/s, {cpu_ms:.1f} ms CPU per pair")
     if FLAGS.train_steps:
-        base = train_step_seconds("embedded", FLAGS.train_steps)
-        print(f"CPU-recipe train step, --data=embedded: {base * 1000:6.0f} ms")
-        for source in ("synthetic", "synthetic,embedded:0.3"):
-            seconds = train_step_seconds(source, FLAGS.train_steps)
-            print(f"CPU-recipe train step, --data={source}: {seconds * 1000:6.0f} ms "
-                  f"({seconds / base - 1:+.0%} against embedded)")
+        for recipe, sources in (("cpu", ("synthetic", "embedded,synthetic:0.33")),
+                                ("cpu_long", (train_lib.CPU_LONG_RECIPE["data"],))):
+            base = train_step_seconds("embedded", FLAGS.train_steps, recipe)
+            print(f"--recipe={recipe} train step, --data=embedded: {base * 1000:6.0f} ms")
+            for source in sources:
+                seconds = train_step_seconds(source, FLAGS.train_steps, recipe)
+                print(f"--recipe={recipe} train step, --data={source}: {seconds * 1000:6.0f} ms "
+                      f"({seconds / base - 1:+.0%} against embedded)")
 
 
 def png_pipeline():
