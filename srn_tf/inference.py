@@ -9,8 +9,8 @@ Images larger than a memory budget are processed in overlapping tiles blended wi
 sum to one, so memory stays bounded at any size: `deblur` runs one compiled per-tile graph from a
 Python loop (`blend_tiles`) that writes finished pixels straight into the result (the image's
 dtype) and keeps float32 partial sums only where tiles overlap; the SavedModel export runs the
-same blend inside its graph (`restore_tiled`). Options run the network in bfloat16 or compile it
-with XLA.
+same blend inside its graph (`restore_tiled`). Options run the network in bfloat16, compile it
+with XLA, or run it on OpenVINO or ONNX Runtime (`srn_tf.runtimes`) with the same tiling.
 """
 
 import ctypes
