@@ -5,10 +5,11 @@ measured peak; memory against image size; the train step; accuracy of the fast p
   python benchmarks/inference.py --quick               # a small image, one run: checks it works
   python benchmarks/inference.py --paths=srn_float32,onnxruntime --nomemory --notrain
 
-Weights: --weights (a release checkpoint folder/prefix, or a .keras file); by default a
-release-format TF1 checkpoint with random weights, written by tests/tf1_reference.py into a
-temporary folder (the release's variable names and layouts, Adam slots and all). Timings do not
-depend on the weights' values; the header says which weights were used.
+Weights: --weights (a release checkpoint folder/prefix, or a .keras file, e.g. a train.py run's
+model.keras: the release graph then reads them written in the release's format by
+`srn_tf.convert.save_tf1_checkpoint`); without it, a release-format TF1 checkpoint with random
+weights, written by tests/tf1_reference.py into a temporary folder. Timings do not depend on the
+weights' values, the PSNR columns do; the header says which weights were used.
 
 TensorFlow's start-up lines are hidden in this process and in each child, as in every srn-tf
 command (`import srn_tf`: srn_tf.cli.quiet_tensorflow_import); --verbose shows them.
@@ -211,16 +212,20 @@ def release_graph_path(weights, model_type, height, width):
 
 
 EXPORTS = {"litert": "model.tflite", "litert_float16": "model_float16.tflite"}
+RELEASE_FORMAT = "release_format"      # the folder of .keras weights written as a TF1 checkpoint
 
 
 def write_exports(weights, paths, height, width, folder):
     """The exported files the paths need, written here so that the timed processes hold only
     the runtime (conversion takes far more memory than running). LiteRT: fixed input size."""
     from srn_tf import export, load_model
+    from srn_tf.convert import is_tf1_checkpoint, save_tf1_checkpoint
     model = load_model(weights)
     for name in sorted({EXPORTS[p] for p in paths if p in EXPORTS}):
         export.export_file(model, os.path.join(folder, name), "tflite", weights, (height, width),
                            float16="float16" in name)
+    if "release_graph" in paths and not is_tf1_checkpoint(weights):
+        save_tf1_checkpoint(model, os.path.join(folder, RELEASE_FORMAT, "deblur.model-0"))
 
 
 def litert_path(path):
@@ -239,7 +244,9 @@ def child(name, runs):
         from srn_tf import load_model
         run = srn_path(load_model(FLAGS.weights), *DEBLUR_PATHS[name])
     elif name == "release_graph":
-        run = release_graph_path(FLAGS.weights, FLAGS.model_type, height, width)
+        written = os.path.join(FLAGS.exports, RELEASE_FORMAT)     # .keras weights, converted
+        run = release_graph_path(written if os.path.isdir(written) else FLAGS.weights,
+                                 FLAGS.model_type, height, width)
     elif name.startswith("litert"):
         run = litert_path(exported)
     else:
