@@ -77,9 +77,14 @@ def main(argv):
     if result.get("stopped_by"):
         sys.exit(f"stopped by {result['stopped_by']} at step {result['step']}; run the same "
                  "command to resume")
-    print(f"held-out PSNR {result['psnr']:.2f} dB (blurry input {result['psnr_blurry']:.2f}), "
-          f"SSIM {result['ssim']:.4f} (blurry {result['ssim_blurry']:.4f}) on "
-          f"{result['eval_images']} images after {result['step']} steps")
+    held_out = data.has_splits(data.held_out_source(config.resolved().data))
+    images = result["eval_images"]
+    kept = (f"the model of step {result['selected_step']}" if "selected_step" in result
+            else "the model")
+    print(f"{'held-out' if held_out else 'training-pair'} PSNR {result['psnr']:.2f} dB (blurry "
+          f"input {result['psnr_blurry']:.2f}), SSIM {result['ssim']:.4f} (blurry "
+          f"{result['ssim_blurry']:.4f}) of {kept} on {images} image{'s' * (images != 1)}, "
+          f"{result['step']} steps run")
     if "selected_step" in result:
         chosen = result["validation"]
         print(f"kept the model of step {result['selected_step']}: validation PSNR "

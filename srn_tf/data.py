@@ -156,6 +156,17 @@ def resolve_pairs(source=None, split="train", blur_key="blur"):
     return pairs
 
 
+def has_splits(source):
+    """False for a folder pair or a data list: one set of pairs, whatever split is asked (so
+    neither a test nor a validation split of their own); True for a GoPro root, the embedded data
+    and TFDS."""
+    if source in (None, "embedded") or _is_tfds(source):
+        return True
+    source = os.fspath(source)
+    return not (os.path.isfile(source) or (os.path.isdir(os.path.join(source, "blur")) and
+                                           os.path.isdir(os.path.join(source, "sharp"))))
+
+
 def check_pairs(pairs, min_size=0):
     """Checks every pair from file headers only: readable, same size, at least `min_size` square.
 

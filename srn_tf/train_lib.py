@@ -277,6 +277,9 @@ def _eval_examples(config, count):
     Raises DataError naming the file when one of them cannot be decoded.
     """
     split = "test"
+    if not data.has_splits(config.data):
+        log.warning("%s is one set of pairs (no test split): the PSNR/SSIM reported are on "
+                    "training pairs, not held-out figures", config.data)
     try:
         ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
@@ -299,6 +302,11 @@ def _validation_examples(config):
     Raises TrainingError when --validate_every asks for them and the source has no `val` split.
     """
     source = data.held_out_source(config.data)
+    if not data.has_splits(source):
+        raise TrainingError(f"--validate_every={config.validate_every}: {source} is one set of "
+                            "pairs (a folder pair or a data list), with no 'val' split to choose "
+                            "the model on; use a GoPro-layout root with a val/ folder, or "
+                            "--validate_every=0 to keep the last step's model")
     try:
         ds = data.make_eval_dataset(source, split="val", blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
@@ -550,9 +558,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
         manager.save(checkpoint_number=step)
     result = {"step": step, "steps": steps, "workdir": workdir, "stopped_by": stopped_by}
-    if stopped_by:
-        log.warning("stopped by %s at step %d; checkpoint saved, run again to resume", stopped_by,
-                    step)
+    if stopped_by:      # the caller says so (train.py: "stopped by … run the same command")
         return result
     if selection and selection.record["step"] != step:
         last = evaluate_images(rebuild(model), eval_examples)

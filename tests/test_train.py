@@ -121,6 +121,11 @@ def test_the_model_kept_is_the_step_best_on_validation(tmp_path):
     shutil.rmtree(root / "val")
     with pytest.raises(train_lib.TrainingError, match="has no 'val' split"):
         train_lib.train_and_evaluate(tiny_config(str(root), tmp_path / "x", validate_every=2))
+    # a folder pair is one set of pairs whatever split is asked: no validation split either
+    pairs = root / "pairs"
+    shutil.copytree(root / "train" / "GOPR0000_00_00", pairs)
+    with pytest.raises(train_lib.TrainingError, match="no 'val' split"):
+        train_lib.train_and_evaluate(tiny_config(str(pairs), tmp_path / "x", validate_every=2))
     assert not (tmp_path / "x").exists()
 
 
