@@ -167,9 +167,16 @@ def synthesize(sharp, rng):
 
 def materialise(directory=None, seed=0, frames_per_photo=None):
     """Writes the whole dataset to `directory` (default: `default_dir()`) atomically: built aside,
-    then renamed in."""
+    then renamed in, replacing an earlier embedded dataset there.
+
+    Raises DataError (nothing written) if `directory` holds anything else."""
     directory = directory or default_dir()
     frames_per_photo = frames_per_photo or FRAMES_PER_PHOTO
+    if (os.path.isdir(directory) and os.listdir(directory) and
+            not os.path.isfile(os.path.join(directory, "VERSION"))):
+        from srn_tf.data import DataError
+        raise DataError(f"{directory} is not empty and holds no embedded dataset (no VERSION "
+                        "file): nothing was written there; choose a new or empty folder")
     parent = os.path.dirname(os.path.abspath(directory))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".embedded-", dir=parent)
@@ -240,8 +247,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-    flags.DEFINE_string("output", None, "folder to write (replaced if it exists); default: "
-                        "$SRN_TF_DATA/embedded, data/embedded of a checkout, or ~/.cache/srn_tf")
+    from absl import flags
+    flags.DEFINE_string("output", None, "new or empty folder, or an embedded dataset to replace; "
+                        "default: $SRN_TF_DATA/embedded if set, else data/embedded of a checkout, "
+                        "else ~/.cache/srn_tf/embedded")
     flags.DEFINE_integer("seed", 0, "seed of the blur trajectories and noise")
-    app.run(main)
+    from srn_tf import cli, embedded   # embedded.main: errors as one line
+    cli.run(embedded.main)

@@ -78,6 +78,13 @@ def test_materialise_is_atomic_and_versioned(tmp_path, monkeypatch):
         embedded.materialise(target, frames_per_photo={"train": 1, "test": 1})
     assert sorted(os.listdir(tmp_path)) == ["emb"]   # the old copy is intact
     assert os.path.isfile(os.path.join(target, "train", "coffee", "sharp", "000000.png"))
+    # a folder of the user's is never replaced
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(data.DataError, match="holds no embedded dataset"):
+        embedded.materialise(str(mine), frames_per_photo={"train": 1, "test": 1})
+    assert sorted(os.listdir(mine)) == ["holiday.jpg"]
 
 
 def test_default_folder_is_never_inside_an_installed_package(tmp_path, monkeypatch):
