@@ -277,9 +277,6 @@ def _eval_examples(config, count):
     Raises DataError naming the file when one of them cannot be decoded.
     """
     split = "test"
-    if not data.has_splits(config.data):
-        log.warning("%s is one set of pairs (no test split): the PSNR/SSIM reported are on "
-                    "training pairs, not held-out figures", config.data)
     try:
         ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
@@ -436,6 +433,10 @@ def train_and_evaluate(config):
         with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
             json.dump(dataclasses.asdict(config), f, indent=1)
     start_step = int(optimizer.iterations.numpy())
+    held_out = data.held_out_source(config.data)
+    if not data.has_splits(held_out):     # said once every check has passed
+        log.warning("%s is one set of pairs (no test split): the PSNR/SSIM reported are on "
+                    "training pairs, not held-out figures", held_out)
     selection = (BestOnValidation(model, workdir, validation_examples)
                  if validation_examples and chief else None)
 
