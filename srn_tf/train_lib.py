@@ -286,8 +286,16 @@ def _eval_examples(config, count):
         split = config.split
         ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
-    is_tfds = config.data and config.data.startswith(data.TFDS_PREFIX)
-    pairs = None if is_tfds else data.resolve_pairs(config.data, split, config.blur_key)[:count]
+    return _decoded(ds, config.data, split, config.blur_key, count)
+
+
+def _decoded(ds, source, split, blur_key, count=-1):
+    """The first `count` (all: -1) (blur, sharp) uint8 pairs of `ds`, an eval dataset of `split`
+    of `source`; a file that cannot be decoded raises DataError naming it."""
+    is_tfds = source and source.startswith(data.TFDS_PREFIX)
+    pairs = None if is_tfds else data.resolve_pairs(source, split, blur_key)
+    if pairs is not None and count >= 0:
+        pairs = pairs[:count]
     with data.naming_unreadable_files(pairs):
         return [(e["blur"].numpy(), e["sharp"].numpy()) for e in ds.take(count)]
 
@@ -311,10 +319,7 @@ def _validation_examples(config):
         raise TrainingError(f"--validate_every={config.validate_every}: {source} has no 'val' "
                             f"split to choose the model on ({e}); give --validate_every=0 to keep "
                             "the last step's model") from e
-    is_tfds = source and source.startswith(data.TFDS_PREFIX)
-    pairs = None if is_tfds else data.resolve_pairs(source, "val", config.blur_key)
-    with data.naming_unreadable_files(pairs):
-        return [(e["blur"].numpy(), e["sharp"].numpy()) for e in ds]
+    return _decoded(ds, source, "val", config.blur_key)
 
 
 class BestOnValidation:
