@@ -7,7 +7,7 @@
 
 A run resumes from the latest checkpoint in --workdir. Unset recipe flags take the recipe's value
 (--recipe): the release's (batch 16, 256² crops, lr 1e-4 → 0 with power 0.3 over 4,000 epochs)
-when --data is a download, the CPU recipe (identity init, 4 × 64², 2,000 steps, the model kept
+when --data is a download, the CPU recipe (identity init, 4 × 64², 1,000 steps, the model kept
 chosen on the embedded validation photos) on builtin data.
 """
 

@@ -36,10 +36,12 @@ RELEASE_RECIPE = dict(batch_size=16, crop_size=256, learning_rate=1e-4, lr_decay
 # which AMX/AVX-512-BF16 CPUs run faster than float32). Identity initialisation starts at the
 # blurry input's quality; the model kept is the step's with the highest PSNR on the embedded
 # validation photos (step 0 included), so the run never ends below its start on them. Chosen on
-# validation figures, not on the test split (README, "Learning without a download").
+# validation figures, not on the test split (README, "Learning without a download"). 1,000 steps:
+# with 2,000 (0.43 s a step on a 2-core AMD EPYC: over 15 min) validation and held-out PSNR
+# peaked at steps 400–800 and fell below the input by the end (the six photos learnt by heart).
 CPU_RECIPE = dict(batch_size=4, crop_size=64, learning_rate=2e-4, lr_decay_power=0.3,
-                  end_learning_rate=0.0, epochs=None, train_steps=2000, mixed_precision=True,
-                  init="identity", data="embedded", validate_every=200)
+                  end_learning_rate=0.0, epochs=None, train_steps=1000, mixed_precision=True,
+                  init="identity", data="embedded", validate_every=100)
 # Longer, for ≤ 2.5 h on 2 cores, resumable (run the same command again to go on): 128² crops
 # (4× the pixels per step: blur paths up to 16 px and their context fit), half the crops
 # synthetic pairs so that six photos are not learnt by heart, the kept model chosen on validation.
