@@ -53,8 +53,10 @@ def main(argv):
         if os.path.isdir(strips):
             print(f"comparison strips: {strips}")
     if summary["skipped"]:
-        sys.exit(f"error: {len(summary['skipped'])} pair(s) could not be read and were skipped: "
-                 f"{[s['image'] for s in summary['skipped']]}")
+        skipped = summary["skipped"]
+        were = "pair was" if len(skipped) == 1 else "pairs were"
+        sys.exit(f"error: {len(skipped)} {were} unreadable and skipped (left out of the means; "
+                 "fix or remove them and run again):\n  " + "\n  ".join(s["error"] for s in skipped))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,12 @@ TF1_VARIABLE_NAMES = {"kernel": "weights", "bias": "biases"}
 # Training-only variables of a release checkpoint, which an importer skips.
 TF1_IGNORED = re.compile(r"(/Adam(_1)?$)|(^beta[12]_power$)|(global_step$)")
 
-WEIGHTS_HELP = "checkpoints/README.md"   # where to get weights: said by every "no weights" message
+# Where to get weights, said by every "no weights" message: the checkout's checkpoints/README.md
+# as an absolute path (right from any working directory), or the README section when installed.
+_CHECKPOINTS_README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                   "checkpoints", "README.md")
+WEIGHTS_HELP = (_CHECKPOINTS_README if os.path.isfile(_CHECKPOINTS_README)
+                else "srn-tf's README (\"Original checkpoints\")")
 
 log = logging.getLogger(__name__)
 

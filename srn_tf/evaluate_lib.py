@@ -177,19 +177,26 @@ def _colour(pair):
 
 
 def _examples(source, split, blur_key, tfds_data_dir):
-    """(name, blur, sharp, kernel): images as read (uint8/uint16 H×W×C, C 1 or 3) and the true
-    kernel or None; an unreadable image yields (name, error message, None, None)."""
+    """(number of pairs or None, iterator of (name, blur, sharp, kernel)): images as read
+    (uint8/uint16 H×W×C, C 1 or 3) and the true kernel or None; an unreadable image yields
+    (name, error message naming the file, None, None)."""
     if isinstance(source, str) and source.startswith(data.TFDS_PREFIX):
-        for e in data.make_eval_dataset(source, split=split, tfds_data_dir=tfds_data_dir):
-            yield e["name"].numpy().decode(), e["blur"].numpy(), e["sharp"].numpy(), None
-        return
-    for pair in check_sizes(data.resolve_pairs(source, split, blur_key)):
-        try:
-            blur, sharp = _colour(pair)
-        except ImageReadError as e:
-            yield pair.name, str(e), None, None
-            continue
-        yield pair.name, blur, sharp, true_kernel(pair)
+        dataset = data.make_eval_dataset(source, split=split, tfds_data_dir=tfds_data_dir)
+        count = int(dataset.cardinality())
+        return (count if count >= 0 else None,
+                ((e["name"].numpy().decode(), e["blur"].numpy(), e["sharp"].numpy(), None)
+                 for e in dataset))
+    pairs = check_sizes(data.resolve_pairs(source, split, blur_key))
+
+    def read():
+        for pair in pairs:
+            try:
+                blur, sharp = _colour(pair)
+            except ImageReadError as e:
+                yield pair.name, str(e), None, None
+                continue
+            yield pair.name, blur, sharp, true_kernel(pair)
+    return len(pairs), read()
 
 
 def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_dir="eval_out",
@@ -210,13 +217,15 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
                               [r for r in restorers if r.name != BLURRY])
     os.makedirs(output_dir, exist_ok=True)
     rows, skipped = [], []
-    examples = _examples(source, split, blur_key, tfds_data_dir)
+    count, examples = _examples(source, split, blur_key, tfds_data_dir)
+    if limit is not None and count is not None:
+        count = min(count, limit)
     for index, (name, blur, sharp, kernel) in enumerate(tqdm(examples, desc="evaluating",
-                                                             unit="image")):
+                                                             unit="image", total=count)):
         if limit is not None and index >= limit:
             break
         if sharp is None:
-            log.error("skipped %s: %s", name, blur)
+            log.warning("skipped %s: unreadable (listed at the end)", name)
             skipped.append({"image": name, "error": blur})
             continue
         panels = []

@@ -1,3 +1,5 @@
+import os
+import re
 import shutil
 
 import numpy as np
@@ -124,9 +126,13 @@ def test_truncated_data_file(tf1_checkpoints, tmp_path):
 
 def test_load_model_refuses_unknown_paths(tmp_path):
     # NC 1: the README's --weights=checkpoints/lstm before any weights were downloaded.
+    # The hint is the checkout's checkpoints/README.md as an absolute path: right from any folder.
+    guide = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "checkpoints", "README.md")
     with pytest.raises(CheckpointError, match=r"nothing does not exist: no weights there yet\. "
-                       r"Get the original release's models as checkpoints/README\.md explains"):
+                       r"Get the original release's models as " + re.escape(guide) + " explains"):
         load_model(str(tmp_path / "nothing"))
+    assert os.path.isfile(guide)
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="empty is an empty folder: .*checkpoints/README.md"):
         load_model(str(tmp_path / "empty"))

@@ -203,6 +203,16 @@ def test_images_smaller_than_the_ssim_window_have_no_ssim(tmp_path):
     assert "SSIM over 0 of them" in format_table(summary)
 
 
+def test_the_progress_bar_knows_how_many_pairs_there_are(tmp_path, capsys):
+    """The bar shows a total (it showed only a count): 3 pairs, --limit=2 → 2/2."""
+    from srn_tf.evaluate_lib import evaluate
+    for name in ("a.png", "b.png", "c.png"):
+        image = np.full((16, 16, 3), 100, np.uint8)
+        _pair(tmp_path / "d", name, image, image)
+    evaluate([], str(tmp_path / "d"), output_dir=str(tmp_path / "o"), limit=2)
+    assert "2/2" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_a_run_that_skipped_a_pair_exits_non_zero_with_strict_json(tmp_path):
     """NC 11: the only pair's blurry image is unreadable: named, exit ≠ 0, no NaN written."""
@@ -214,7 +224,8 @@ def test_a_run_that_skipped_a_pair_exits_non_zero_with_strict_json(tmp_path):
     result = run_script("evaluate.py", "--weights=blurry", f"--data={tmp_path / 'd'}",
                         f"--output_dir={tmp_path / 'o'}")
     assert result.returncode != 0
-    assert "a.png" in result.stderr and "skipped" in result.stderr
+    assert "1 pair was unreadable and skipped" in result.stderr
+    assert str(tmp_path / "d" / "blur" / "a.png") in result.stderr   # the file, not just its stem
     summary = _strict_json(tmp_path / "o" / "summary.json")
     assert summary["images_evaluated"] == 0 and summary["models"]["blurry"]["psnr"] is None
 
