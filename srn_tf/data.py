@@ -213,7 +213,7 @@ def naming_unreadable_files(pairs):
         yield
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError,
             tf.errors.UnknownError):
-        log.error("an image failed to decode; looking for the file(s) at fault …")
+        log.warning("an image failed to decode; looking for the file(s) at fault …")
         bad = find_unreadable(pairs) if pairs else []
         if not bad:
             raise

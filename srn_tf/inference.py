@@ -428,8 +428,8 @@ def check_image(image):
 
 def check_tiling(tile=None, overlap=DEFAULT_OVERLAP, memory_budget=DEFAULT_MEMORY_BUDGET):
     """Raises ValueError (one sentence naming the option as a command-line flag) unless `tile`
-    (None, 0 or a positive multiple of 16, or a (height, width) pair of them), `overlap`
-    (pixels, ≥ 0) and `memory_budget` (bytes, > 0) are usable; what
+    (None, 0 or a positive multiple of 16, or a (height, width) pair of them, each ≥ overlap +
+    16), `overlap` (pixels, ≥ 0) and `memory_budget` (bytes, > 0) are usable; what
     `deblur_batch` and the SavedModel export (`--tile`) check before any work."""
     tiles = () if tile is None else (tile, tile) if np.isscalar(tile) else tuple(tile)
     if any(t < 0 or t % SIZE_MULTIPLE for t in tiles):
@@ -437,6 +437,10 @@ def check_tiling(tile=None, overlap=DEFAULT_OVERLAP, memory_budget=DEFAULT_MEMOR
                          f"multiples of {SIZE_MULTIPLE}, e.g. {SIZE_MULTIPLE * 32}")
     if overlap < 0:
         raise ValueError(f"--overlap={overlap}: the overlap of tiles must be ≥ 0 pixels")
+    if any(0 < t < overlap + SIZE_MULTIPLE for t in tiles):
+        raise ValueError(f"--tile={tile} with --overlap={overlap}: tiles advance by tile − overlap "
+                         f"pixels, so a tile must be at least the overlap + {SIZE_MULTIPLE}; give "
+                         f"--tile={max(512, _padded(2 * overlap))} or a smaller --overlap")
     if memory_budget is not None and memory_budget <= 0:
         raise ValueError("--memory_budget_mb must be positive")
 

@@ -323,7 +323,13 @@ def test_unusable_tiling_is_refused_before_loading_weights(tmp_path):
         check_tiling(64, overlap=-1)
     with pytest.raises(ValueError, match="memory_budget_mb"):
         check_tiling(None, memory_budget=0)
+    # A tile no larger than the overlap used to fall back silently to a 16-px step (a 400×300
+    # image with --tile=128 became 216 tiles): refused, naming both flags.
+    for tile in (128, (512, 128), 96):
+        with pytest.raises(ValueError, match=r"--overlap=128: .* at least the overlap \+ 16"):
+            check_tiling(tile)
     check_tiling(None), check_tiling(0), check_tiling((48, 64), overlap=0)   # usable ones pass
+    check_tiling(144), check_tiling((512, 144))
     missing = str(tmp_path / "missing.keras")   # loading it would be another error
     expected = "error: --tile=50: tile sizes must be 0 (whole image) or positive multiples of 16"
     image = tmp_path / "in.png"
