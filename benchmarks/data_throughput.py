@@ -15,15 +15,15 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import srn_tf  # noqa: E402,F401  (TensorFlow without its start-up lines unless --verbose)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 from skimage.transform import resize  # noqa: E402
 
-from srn_tf import data, embedded, synthetic, train_lib  # noqa: E402
+from srn_tf import cli, data, embedded, synthetic, train_lib  # noqa: E402
 from srn_tf.image_io import write_png  # noqa: E402
 
 flags.DEFINE_integer("pairs", 48, "1280×720 pairs in the generated tree")
@@ -141,4 +141,4 @@ def png_pipeline():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)   # --verbose, quiet logging, one-line errors

@@ -21,12 +21,14 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import srn_tf  # noqa: E402,F401  (TensorFlow without its start-up lines unless --verbose)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
+
+from srn_tf import cli  # noqa: E402
 
 flags.DEFINE_string("runs", None, "label=workdir pairs separated by ;", required=True)
 flags.DEFINE_string("output", "docs/learning_curves", "path of the CSV and PNG, without suffix")
@@ -153,4 +155,4 @@ def training_photo_validation():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)   # --verbose, quiet logging, one-line errors
