@@ -464,13 +464,19 @@ def train_and_evaluate(config):
                  eval_examples, workdir, chief, pairs, selection)
 
 
-def clip_lstm_gradients(grads, mask, clip_norm, loss_scale=1.0):
+def clip_lstm_gradients(grads, mask, clip_norm, loss_scale=1.0, replicas=1):
     """The release's `--clip_lstm_grad_norm`: the ConvLSTM's gradients (where `mask` is True)
     clipped together to global norm `clip_norm`, the others unchanged. Gradients of a loss
     multiplied by `loss_scale` (mixed_float16's loss scaling) are clipped as their unscaled values
-    would be: to `clip_norm × loss_scale`."""
+    would be: to `clip_norm × loss_scale`. With `replicas` > 1 (called in a replica context; each
+    replica holds its share of the global batch's gradient, which the optimizer sums) the ConvLSTM's
+    shares are summed across replicas first, so that the norm clipped is the whole batch's as on one
+    device, and each replica returns 1/replicas of the clipped sum."""
     lstm = [g for g, m in zip(grads, mask) if m]
-    clipped = iter(tf.clip_by_global_norm(lstm, clip_norm * loss_scale)[0])
+    if replicas > 1:
+        lstm = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, lstm)
+    clipped = tf.clip_by_global_norm(lstm, clip_norm * loss_scale)[0]
+    clipped = iter([g / replicas for g in clipped] if replicas > 1 else clipped)
     return [next(clipped) if m else g for g, m in zip(grads, mask)]
 
 
@@ -496,7 +502,7 @@ def make_train_step(model, optimizer, strategy, config):
         total, levels, finest, grads = gradients(blur, sharp)
         if config.clip_lstm_grad_norm and any(lstm_mask):
             grads = clip_lstm_gradients(grads, lstm_mask, config.clip_lstm_grad_norm,
-                                        optimizer.dynamic_scale if scale else 1.0)
+                                        optimizer.dynamic_scale if scale else 1.0, replicas)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return total, levels, blur[:3], finest[:3], sharp[:3]
 

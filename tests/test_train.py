@@ -322,6 +322,21 @@ def test_mirrored_strategy_on_two_cpus_takes_the_same_steps(tiny_root, tmp_path,
 
 
 @pytest.mark.slow
+def test_mirrored_lstm_clipping_clips_the_whole_batch_gradient(tiny_root, tmp_path):
+    """--clip_lstm_grad_norm with two replicas clips the norm of the global batch's ConvLSTM
+    gradient, as one device does (it clipped each replica's share before the optimizer summed
+    them: with this always-active clip, 3 steps then differ in most LSTM weights)."""
+    strong = dict(batch_size=4, model_type="lstm", clip_lstm_grad_norm=1e-4)
+    one = run_script("train.py", *flags(tiny_root, str(tmp_path / "one"), 3, **strong))
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = run_script("tests/run_training.py", "--logical_cpus=2", "--",
+                     *flags(tiny_root, str(tmp_path / "two"), 3, distribute="mirrored", **strong))
+    assert two.returncode == 0, two.stderr[-3000:]
+    mean, share = difference_stats(final_weights(tmp_path / "two"), final_weights(tmp_path / "one"))
+    assert mean < 1e-7 and share < 1e-3, (mean, share)
+
+
+@pytest.mark.slow
 def test_multi_worker_strategy_on_two_processes_takes_the_same_steps(tiny_root, tmp_path,
                                                                      single_device_run):
     ports = [free_port(), free_port()]
