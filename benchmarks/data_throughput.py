@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 from skimage.transform import resize  # noqa: E402
 
-from srn_tf import cli, data, embedded, synthetic, train_lib  # noqa: E402
+from srn_tf import cli, data, embedded, preprocess, sources, synthetic, train_lib  # noqa: E402
 from srn_tf.image_io import write_png  # noqa: E402
 
 flags.DEFINE_integer("pairs", 48, "1280×720 pairs in the generated tree")
@@ -122,12 +122,12 @@ def main(argv):
 def png_pipeline():
     with tempfile.TemporaryDirectory() as root:
         make_tree(root, FLAGS.pairs)
-        pairs = data.resolve_pairs(root)
+        pairs = sources.resolve_pairs(root)
         size = sum(os.path.getsize(p.blur) + os.path.getsize(p.sharp) for p in pairs) / len(pairs)
         print(f"{len(pairs)} pairs of 1280x720 PNGs, {size / 2**20:.1f} MiB per pair")
         paths = tf.data.Dataset.from_tensor_slices(([p.blur for p in pairs],
                                                     [p.sharp for p in pairs]))
-        bare = paths.repeat().map(data.decode_pair, num_parallel_calls=tf.data.AUTOTUNE)
+        bare = paths.repeat().map(preprocess.decode_pair, num_parallel_calls=tf.data.AUTOTUNE)
         bare_rate = rate(bare.prefetch(tf.data.AUTOTUNE), 1, FLAGS.seconds)
         print(f"bare decode:              {bare_rate:7.2f} pairs/s")
         crops = {}

@@ -12,7 +12,7 @@ weights, written by tests/tf1_reference.py into a temporary folder. Timings do n
 weights' values, the PSNR columns do; the header says which weights were used.
 
 TensorFlow's start-up lines are hidden in this process and in each child, as in every srn-tf
-command (`import srn_tf`: srn_tf.cli.quiet_tensorflow_import); --verbose shows them.
+command (`import srn_tf`: srn_tf.startup.quiet_tensorflow_import); --verbose shows them.
 
 Input: a real blurry photo, ../shared/data/real_blur/01.png (1280×720), resized (bicubic) to the
 other sizes; without that folder, scikit-image's astronaut photo resized to 1280×720.
@@ -376,7 +376,7 @@ def time_train_step(runs, peaks):
 
 
 def accuracy(weights):
-    from srn_tf import data, deblur, load_model, metrics
+    from srn_tf import deblur, load_model, metrics, sources
     from srn_tf.image_io import read_image
     if not os.path.exists(weights):
         print(f"bfloat16 accuracy skipped: no trained weights at {weights} (run train.py)")
@@ -384,7 +384,7 @@ def accuracy(weights):
     from ai_edge_litert.interpreter import Interpreter
     from srn_tf import export
     model = load_model(weights)
-    pairs = data.resolve_pairs(None, split="test")
+    pairs = sources.resolve_pairs(None, split="test")
     half = Interpreter(model_content=export.tflite_bytes(model, weights, float16=True))
     litert_float16 = half.get_signature_runner()
     changes = {"srn-tf bfloat16": [], "LiteRT float16 weights": []}

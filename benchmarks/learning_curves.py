@@ -114,11 +114,11 @@ def main(argv):
 
 def summarise(runs):
     """Prints each run's kept step and its gains (dB) on each set."""
-    from srn_tf import data, synthetic, train_lib
+    from srn_tf import sources, synthetic, train_lib
     from srn_tf.convert import load_model
     from srn_tf.image_io import read_image
     test = [(read_image(p.blur)[:, :, :3], read_image(p.sharp)[:, :, :3])
-            for p in data.resolve_pairs(None, split="test")]
+            for p in sources.resolve_pairs(None, split="test")]
     sets = {"train photos": training_photo_validation()}
     if FLAGS.validation_pairs:
         sets["synthetic"] = synthetic.validation_pairs(FLAGS.validation_pairs, size=128)

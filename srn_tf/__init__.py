@@ -3,13 +3,13 @@
 `import srn_tf` registers the custom Keras layers (package "srn_tf"), so that afterwards
 `keras.models.load_model("model.keras")` finds them; `srn_tf.load_model` loads `.keras` files and
 the release's TF1 checkpoints alike. TensorFlow is imported without its start-up lines
-(`srn_tf.cli.quiet_tensorflow_import`). The names from `srn_tf.convert` and `srn_tf.inference`
-are imported when first used, so that `python -m srn_tf.convert` runs that module once.
+(`srn_tf.startup.quiet_tensorflow_import`). The names from `srn_tf.convert` and
+`srn_tf.inference` are imported when first used.
 """
 
 import importlib
 
-from srn_tf.cli import quiet_tensorflow_import
+from srn_tf.startup import quiet_tensorflow_import
 
 __version__ = "0.1.0"
 

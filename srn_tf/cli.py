@@ -1,150 +1,39 @@
-"""How every srn-tf command runs: quiet start-up and one-line errors.
+"""How every srn-tf command runs: its help, quiet logging, one-line errors, prompt interrupts.
 
-Start-up: `import srn_tf` (which every command does first) calls `quiet_tensorflow_import()` before
-anything imports TensorFlow. Unless `--verbose` is on the command line or the user set
-TF_CPP_MIN_LOG_LEVEL, it sets TF_CPP_MIN_LOG_LEVEL=2 (TensorFlow's C++ INFO and WARNING lines off;
-ERRORs stay) and imports TensorFlow with file descriptor 2 sent to a temporary file, so the lines
-TensorFlow prints before its logging starts (oneDNN, "Could not find cuda drivers", the CPU feature
-guard) and the CUDA platform's `failed call to cuInit` "error" on machines without a GPU are not
-shown. Should the import fail, what it printed is replayed on stderr.
+The commands (`srn_tf.commands.*`, installed as `srn-deblur`, `srn-train`, …, and the checkout's
+`deblur.py`, `train.py`, `evaluate.py`) each end with
 
-Commands: a script runs its absl `main` through `run`:
+    def run():
+        cli.run(main, define_flags, __doc__)
 
-    from srn_tf import cli
-    ...
-    if __name__ == "__main__":
-        cli.run(main)
-
-`run(main)` is `absl.app.run(main)` plus:
-  * the absl boolean flag `--verbose` (defined by `run` for every command);
+`run(main, define_flags, doc)` is `absl.app.run(main)` plus:
+  * `--help` (`-h`, `--helpshort`, `-?`) prints `doc` and the command's own flags and exits 0;
+    `--helpfull` adds absl's; a bad or missing flag is one line `error: … (see --help)`, exit 1;
+  * the absl boolean flag `--verbose` (defined here for every command);
   * Python and absl logging at WARNING (INFO with `--verbose`: e.g. the per-variable mapping of a
     TF1 checkpoint import), written plain (`PlainFormatter`: `warning: …`, `error: …`);
-  * the project's known failures as ONE line `error: <message>` on stderr and exit status 1, no
-    traceback: CheckpointError, DataError, ImageReadError, TrainingError, VideoError (their
-    messages say what was wrong, which file and what to do), OSError (`describe_os_error`: a
-    full disk, a denied permission, a missing folder, named by path) and TensorFlow's "No space
-    left on device" OpErrors. Any other exception is a bug and keeps its traceback; `--verbose`
-    shows the traceback of known failures too.
+  * the project's known failures (`srn_tf.errors`) as ONE line `error: <message>` on stderr and
+    exit status 1, no traceback. Any other exception is a bug and keeps its traceback;
+    `--verbose` shows the traceback of known failures too;
+  * Ctrl-C and SIGTERM end the command with one line, `interrupted: <what was finished>` (the
+    message of the `srn_tf.errors.Interrupted` a command raised, else nothing more), and exit
+    status 130; a command with its own handlers (training checkpoints before it stops) keeps them.
 
-`error_message(exc)` is that line's text (without "error: "), or None for an exception that is not
-a known failure: other front ends (the demo) use it to report failures with the same words. Hints
-in it are command-line flags (CheckpointError.command_line_message: `--model_type=gray`, where
-the Python API's message says `build_srn('gray')`).
+This module sits above the library: it imports `srn_tf.errors` and `srn_tf.startup` only, and no
+library module imports it.
 """
 
-import errno
 import logging
-import os
-import re
+import signal
 import sys
-import tempfile
 
-VERBOSE_FLAG = "verbose"
+from srn_tf import startup
+from srn_tf.errors import Interrupted, error_message
 
-
-def _verbose_requested(argv):
-    """True when argv turns absl's boolean --verbose on (the last occurrence wins, as in absl)."""
-    verbose = False
-    for arg in argv[1:]:
-        if arg == "--":
-            break
-        if arg in ("--verbose", "-verbose", "--verbose=true", "--verbose=1", "--verbose=True"):
-            verbose = True
-        elif arg in ("--noverbose", "-noverbose", "--verbose=false", "--verbose=0",
-                     "--verbose=False"):
-            verbose = False
-    return verbose
-
-
-def quiet_tensorflow_import():
-    """Imports TensorFlow and initialises its device platforms with fd 2 sent to a file.
-
-    Does nothing when TensorFlow is already imported, `--verbose` is in sys.argv, or the user set
-    TF_CPP_MIN_LOG_LEVEL (then TensorFlow prints what that level lets through).
-    """
-    if ("tensorflow" in sys.modules or _verbose_requested(sys.argv)
-            or "TF_CPP_MIN_LOG_LEVEL" in os.environ):
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()   # cuInit happens here: its "error" is captured too
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-
-
-def describe_os_error(exc):
-    """One sentence for an OSError: what happened, to which path, what to do."""
-    where = f" {exc.filename}" if exc.filename else ""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        what = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
-        writing = f" while writing {exc.filename}" if exc.filename else ""
-        return f"{what}{writing}: free some space or write to another disk"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied:{where}: choose a path you can read/write"
-    if exc.errno == errno.EROFS:
-        return f"read-only file system:{where}: choose another output path"
-    if exc.errno == errno.ENOENT:
-        return f"no such file or folder:{where}"
-    if exc.errno == errno.ENOTDIR:
-        return f"not a folder:{where}"
-    if exc.errno == errno.EISDIR:
-        return f"is a folder, expected a file:{where}"
-    reason = exc.strerror or str(exc)
-    return f"{reason}:{where}" if where else reason
-
-
-def _known_errors():
-    from srn_tf.convert import CheckpointError
-    from srn_tf.data import DataError
-    from srn_tf.image_io import ImageReadError
-    from srn_tf.train_lib import TrainingError
-    from srn_tf.video import VideoError
-    return (CheckpointError, DataError, ImageReadError, TrainingError, VideoError)
-
-
-def _disk_full_op_error(exc):
-    """TensorFlow's file writers report ENOSPC as an OpError (e.g. ResourceExhaustedError)."""
-    import tensorflow as tf
-    message = getattr(exc, "message", "")
-    return isinstance(exc, tf.errors.OpError) and "No space left on device" in message
-
-
-def is_disk_full(exc):
-    """True for an OSError ENOSPC/EDQUOT or TensorFlow's "No space left on device" OpError."""
-    return ((isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
-            or _disk_full_op_error(exc))
-
-
-def disk_full_message(output):
-    """The sentence for a full disk while a command writes its --output `output`."""
-    return (f"no space left on device while writing {output}; free some space or choose "
-            "another --output")
-
-
-def error_message(exc):
-    """The one-line text for a known failure `exc`, or None when `exc` is not one (a bug)."""
-    if isinstance(exc, _known_errors()):
-        return getattr(exc, "command_line_message", None) or str(exc)   # hints as flags
-    if isinstance(exc, OSError):
-        return describe_os_error(exc)
-    if _disk_full_op_error(exc):
-        path = re.search(r"(/(?!job:)[^\s;]+?)(\.tempstate\d+)?(;|\s|$)", exc.message)
-        where = f" while writing {path.group(1)}" if path else ""
-        return f"no space left on device{where}: free some space or write to another disk"
-    return None
+VERBOSE_FLAG = startup.VERBOSE_FLAG
+HELP_ARGS = ("-h", "--help", "-help", "--helpshort", "-helpshort", "-?")
+HELPFULL_ARGS = ("--helpfull", "-helpfull")
+INTERRUPTED_STATUS = 130   # 128 + SIGINT, as shells report a command ended by Ctrl-C
 
 
 class PlainFormatter(logging.Formatter):
@@ -173,14 +62,56 @@ class _BelowProgressBars:
         pass
 
 
-def run(main):
-    """absl.app.run(main) with quiet logging and one-line errors (see the module docstring)."""
+def _command_help(doc, full):
+    """The help text: the command's docstring, then its flags (all of absl's too when `full`)."""
+    from absl import flags
+    values = flags.FLAGS
+    if full:
+        listed = values.get_help()
+    else:   # srn-tf's own flags (not absl's --logtostderr, --flagfile, … nor TensorFlow's)
+        modules = sorted((m for m in values.flags_by_module_dict()
+                          if m.split(".")[0] in ("srn_tf", "__main__")),
+                         key=lambda m: m in ("srn_tf.cli_flags", __name__))   # command first
+        listed = "\n".join(values.module_help(m) for m in modules)
+        listed = "\n".join(line for line in listed.splitlines() if line.strip())
+    return f"{(doc or '').strip()}\n\nflags:\n{listed}\n"
 
+
+def _parse_flags(doc):
+    """An absl flags parser: help exits 0, a flag error is one line and exit status 1."""
+    from absl import flags
+
+    def parse(argv):
+        options = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+        if any(a in HELP_ARGS + HELPFULL_ARGS for a in options):
+            sys.stdout.write(_command_help(doc, any(a in HELPFULL_ARGS for a in options)))
+            sys.exit(0)
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as e:
+            sys.exit(f"error: {e} (see --help)")
+    return parse
+
+
+def _interrupt_on_sigterm():
+    """SIGTERM (timeout, Slurm, Kubernetes, the demo's host) ends a command as Ctrl-C does."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, handler)
+
+
+def run(main, define_flags=None, doc=None):
+    """Runs a command's absl `main(argv)`: see the module docstring. `define_flags()` defines its
+    flags (called once, before parsing); `doc` is its help text (default: `__main__`'s)."""
     from absl import app, flags
     if VERBOSE_FLAG not in flags.FLAGS:
         flags.DEFINE_boolean(VERBOSE_FLAG, False, "show TensorFlow's start-up messages, INFO logs "
                              "(e.g. the per-variable mapping of a checkpoint import) and the "
                              "tracebacks of known failures")
+    if define_flags is not None:
+        define_flags()
+    doc = doc if doc is not None else sys.modules["__main__"].__doc__
 
     def wrapped(argv):
         verbose = flags.FLAGS[VERBOSE_FLAG].value
@@ -191,8 +122,14 @@ def run(main):
         handler = absl_logging.get_absl_handler()
         handler.setFormatter(PlainFormatter())
         handler.python_handler.setStream(_BelowProgressBars())
+        _interrupt_on_sigterm()
         try:
             return main(argv)
+        except KeyboardInterrupt as e:
+            sys.stderr.flush()
+            what = str(e) if isinstance(e, Interrupted) else ""
+            print("interrupted" + (f": {what}" if what else ""), file=sys.stderr)
+            sys.exit(INTERRUPTED_STATUS)
         except Exception as e:   # noqa: BLE001  (known failures become one line; others re-raise)
             message = error_message(e)
             if message is None or verbose:
@@ -200,4 +137,4 @@ def run(main):
             sys.stderr.flush()
             sys.exit(f"error: {message}")
 
-    app.run(wrapped)
+    app.run(wrapped, flags_parser=_parse_flags(doc))

@@ -6,7 +6,7 @@ The name map is data: a Keras variable `<layer path>/<kernel|bias>` is the check
 the transposed convs' [4, 4, out, in] included, so values are copied as they are.
 
 Command line:
-  python -m srn_tf.convert --tf1_checkpoint=checkpoints/lstm --output=srn_lstm.keras
+  srn-convert --tf1_checkpoint=checkpoints/lstm --output=srn_lstm.keras
 """
 
 import logging
@@ -17,6 +17,7 @@ import zlib
 
 import tensorflow as tf
 
+from srn_tf.errors import CheckpointError
 from srn_tf.model import MODEL_TYPES, build_srn, check_model_type, model_type_of
 
 TF1_SCOPE = "g_net"
@@ -29,22 +30,16 @@ TF1_IGNORED = re.compile(r"(/Adam(_1)?$)|(^beta[12]_power$)|(global_step$)")
 _CHECKPOINTS_README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                    "checkpoints", "README.md")
 WEIGHTS_HELP = (_CHECKPOINTS_README if os.path.isfile(_CHECKPOINTS_README)
-                else "srn-tf's README (\"Original checkpoints\")")
+                else "srn-tf's README (\"Weights\")")
+# What every "no weights" message says, in one sentence.
+WEIGHTS_ADVICE = ("SRN needs trained weights: a copy of the 2018 release's models, unpacked as "
+                  f"{WEIGHTS_HELP} explains (e.g. checkpoints/lstm/checkpoint), or a model you "
+                  "trained with srn-train (train.py), which writes checkpoints/train_color/model.keras")
+# A training run's folder (srn_tf.train_lib): its settings and, once the run ends, its model.
+RUN_CONFIG_FILE = "config.json"
+RUN_MODEL_FILE = "model.keras"
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or does not fit the model.
-
-    str(error) speaks to Python callers (hints such as `build_srn('gray')`);
-    `command_line_message` is the same message with the hints as command-line flags
-    (`--model_type=gray`), which `srn_tf.cli` prints.
-    """
-
-    def __init__(self, message, command_line_message=None):
-        super().__init__(message)
-        self.command_line_message = command_line_message or message
 
 
 def tf1_name(keras_path):
@@ -86,10 +81,27 @@ def check_weights_exist(path):
             os.path.isdir(path) and not os.listdir(path))):
         return
     state = "does not exist" if not os.path.exists(path) else "is an empty folder"
-    raise CheckpointError(
-        f"{path} {state}: no weights there yet. Get the original release's models as "
-        f"{WEIGHTS_HELP} explains (unpacked so that e.g. checkpoints/lstm/checkpoint exists), "
-        "or train one with `python train.py` and pass the model.keras it writes")
+    raise CheckpointError(f"{path} {state}: no weights there yet. {WEIGHTS_ADVICE}")
+
+
+def run_model_file(path):
+    """The `.keras` file to load for `path`: `path` itself, or for a training run's folder (what
+    `srn-train` writes into its workdir) its `model.keras`.
+
+    Raises CheckpointError for a run folder whose run has not ended yet (no model.keras).
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return path
+    model = os.path.join(path, RUN_MODEL_FILE)
+    if os.path.isfile(model):
+        return model
+    if os.path.isfile(os.path.join(path, RUN_CONFIG_FILE)):
+        raise CheckpointError(
+            f"{path} is a training run that has not ended: {RUN_MODEL_FILE} is written there when "
+            "it completes (its ckpt-N files are for resuming it). Run the same training command "
+            "to finish it, or pass another model")
+    return path
 
 
 def resolve_checkpoint_prefix(path):
@@ -259,14 +271,15 @@ def load_model(weights, model_type=None):
     """A ready model from a `.keras` file or an original TF1 checkpoint (folder or prefix).
 
     Args:
-      weights: path of a `.keras` file saved by this project, or a release checkpoint.
+      weights: path of a `.keras` file saved by this project, a training run's folder (its
+        model.keras), or a release checkpoint.
       model_type: for TF1 checkpoints, overrides the type detected from the variables.
     Raises:
       CheckpointError (a ValueError) saying what was wrong with `weights`: a path that does not
       exist or an empty folder (pointing to checkpoints/README.md), a truncated or corrupt
       `.keras` file (`check_keras_archive`), a checkpoint that does not fit.
     """
-    weights = os.fspath(weights)
+    weights = run_model_file(weights)
     if weights.endswith(".keras"):
         if not os.path.isfile(weights):
             raise CheckpointError(f"no such .keras file: {weights}")
@@ -288,23 +301,3 @@ def load_model(weights, model_type=None):
         "checkpoint (a folder with a 'checkpoint' file, or a prefix such as "
         "checkpoints/lstm/deblur.model-523000)")
 
-
-def main(argv):
-    del argv
-    from absl import flags
-    FLAGS = flags.FLAGS
-    model_type = FLAGS.model_type or detect_model_type(FLAGS.tf1_checkpoint)
-    model = load_model(FLAGS.tf1_checkpoint, model_type)
-    model.save(FLAGS.output)
-    print(f"wrote {FLAGS.output}: a '{model_type}' model"
-          f"{'' if FLAGS.model_type else ' (type detected)'}, {model.count_params():,} parameters")
-
-
-if __name__ == "__main__":
-    from absl import flags
-    flags.DEFINE_string("tf1_checkpoint", None, "release checkpoint: folder or prefix")
-    flags.DEFINE_string("output", None, "the .keras file to write")
-    flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "override the detected type")
-    flags.mark_flags_as_required(["tf1_checkpoint", "output"])
-    from srn_tf import cli, convert   # convert.main: its CheckpointError is the one cli knows
-    cli.run(convert.main)

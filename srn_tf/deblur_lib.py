@@ -7,20 +7,14 @@ import tempfile
 
 from tqdm import tqdm
 
-from srn_tf.image_io import (IMAGE_EXTENSIONS, ImageReadError, encode_animated_png, list_images,
-                             read_file, write_bytes, write_png)
+from srn_tf.errors import ImageReadError, Interrupted
+from srn_tf.image_io import (IMAGE_EXTENSIONS, encode_animated_png, list_images, read_file,
+                             write_bytes, write_png)
 from srn_tf.inference import deblur_with
 from srn_tf.model import model_type_of
 from srn_tf.video import frame_restorer
 
 log = logging.getLogger(__name__)
-
-NO_WEIGHTS_HELP = """no --weights given. SRN needs trained weights; either
-  * download the original release's models (color, gray, lstm; the lstm one scores 30.19 dB on
-    GoPro) from the SRN-DeblurNet project page, unpack them into checkpoints/ so that e.g.
-    checkpoints/lstm/checkpoint exists, and pass --weights=checkpoints/lstm; or
-  * train one on the embedded data with `python train.py` and pass the .keras file it writes."""
-
 
 def _output_names(inputs):
     """Output file names for `inputs` that never collide: `<stem>.png`, and where two inputs share
@@ -139,15 +133,19 @@ def tile_progress_bar():
     return progress
 
 
-def deblur_files(model, input_path, output, temporal_state=False, **options):
+def deblur_files(model, input_path, output, temporal_state=False, skip_existing=False,
+                 **options):
     """Deblurs every image of `input_path` (file or folder) into PNGs (see `plan_outputs`).
 
     `options` go to `srn_tf.deblur` (tile, overlap, precision, jit_compile). With
     `temporal_state` (lstm models) a folder is a video's frames: deblurred in name order with the
     ConvLSTM state carried from one to the next (`srn_tf.video.TemporalDeblurrer`). Every output
     name is checked before the first image is deblurred. Unreadable or unsupported images are
-    reported by path and skipped; the others are done.
-    Returns (written output paths, skipped input paths).
+    reported by path and skipped; the others are done. With `skip_existing`, inputs whose
+    output file exists are left as they are (a rerun after an interruption finishes the rest).
+    Returns (written output paths, skipped input paths, inputs left out because their output
+    existed). Raises `srn_tf.errors.Interrupted` on Ctrl-C/SIGTERM, saying how many images were
+    finished (each result is written whole or not at all).
     """
     if not temporal_state:   # a second bar, tiles done / total, for images deblurred in tiles
         options = {"progress": tile_progress_bar(), **options}
@@ -155,16 +153,25 @@ def deblur_files(model, input_path, output, temporal_state=False, **options):
     model_type = model_type_of(model)
     plan = plan_outputs(input_path, output)
     os.makedirs(os.path.dirname(os.path.abspath(plan[0][1])), exist_ok=True)
+    existing = [source for source, target in plan if skip_existing and os.path.exists(target)]
+    plan = [(source, target) for source, target in plan if source not in existing]
     written, skipped = [], []
-    for source, target in tqdm(plan, desc="deblurring", unit="image"):
-        try:
-            frames = deblur_file(restore, model_type, source, target)
-        except ImageReadError as e:
-            log.error("skipped: %s", e)
-            skipped.append(source)
-            continue
-        if frames > 1:
-            log.warning("%s: all %d frames deblurred into the animated PNG %s", source, frames,
-                        target)
-        written.append(target)
-    return written, skipped
+    try:
+        for source, target in tqdm(plan, desc="deblurring", unit="image"):
+            try:
+                frames = deblur_file(restore, model_type, source, target)
+            except ImageReadError as e:
+                log.error("skipped: %s", e)
+                skipped.append(source)
+                continue
+            if frames > 1:
+                log.warning("%s: all %d frames deblurred into the animated PNG %s", source,
+                            frames, target)
+            written.append(target)
+    except KeyboardInterrupt:
+        folder = os.path.dirname(plan[0][1]) or "."
+        rest = len(plan) - len(written) - len(skipped)
+        raise Interrupted(f"{len(written)} of {len(plan)} image(s) deblurred into {folder}, "
+                          f"{rest} not done; run the same command with --skip_existing to do "
+                          "the rest") from None
+    return written, skipped, existing

@@ -1,7 +1,7 @@
 """A local web page for trying SRN: drop a photo or a short clip, compare before and after.
 
-  python -m srn_tf.demo                       # http://127.0.0.1:7860, weights from checkpoints/
-  python -m srn_tf.demo --checkpoints_dir=my_weights --host=0.0.0.0 --port=8080
+  srn-demo                       # http://127.0.0.1:7860, weights from checkpoints/
+  srn-demo --checkpoints_dir=my_weights --host=0.0.0.0 --port=8080
 
 A Gradio page (https://www.gradio.app). The weights are picked from what `--checkpoints_dir`
 holds: `.keras` files (`x.keras`, a training run's `<run>/model.keras`) and the original release's
@@ -24,13 +24,12 @@ import time
 
 import numpy as np
 
-from srn_tf import cli, metrics, video
-from srn_tf.convert import is_tf1_checkpoint, load_model
-from srn_tf.deblur_lib import NO_WEIGHTS_HELP
+from srn_tf import metrics, video
+from srn_tf.convert import RUN_CONFIG_FILE, WEIGHTS_ADVICE, is_tf1_checkpoint, load_model
+from srn_tf.errors import error_message
 from srn_tf.image_io import IMAGE_EXTENSIONS, read_image, to_rgb8, write_png
 from srn_tf.inference import DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, PRECISIONS, deblur, plan_tiles
 from srn_tf.model import model_type_of
-from srn_tf.train_lib import CONFIG_FILE
 
 DEFAULT_MAX_UPLOAD_MB = 100
 VIDEO_BATCH_SIZE = 4      # deblur.py's --batch_size default
@@ -51,13 +50,15 @@ def find_weights(checkpoints_dir):
              for p in glob.glob(os.path.join(glob.escape(checkpoints_dir), pattern))]
     found += [name for name in os.listdir(checkpoints_dir)
               if is_tf1_checkpoint(os.path.join(checkpoints_dir, name))
-              and not os.path.exists(os.path.join(checkpoints_dir, name, CONFIG_FILE))]
+              and not os.path.exists(os.path.join(checkpoints_dir, name, RUN_CONFIG_FILE))]
     return sorted(found)
 
 
 def no_weights_message(checkpoints_dir):
-    """The page's message when `checkpoints_dir` holds no weights: deblur.py's advice."""
-    return f"no weights in {checkpoints_dir}. " + NO_WEIGHTS_HELP.partition(". ")[2]
+    """The page's message when `checkpoints_dir` holds no weights: the commands' advice, and
+    where the page looks (`srn-demo --checkpoints_dir=FOLDER`)."""
+    return (f"no weights in {checkpoints_dir}. {WEIGHTS_ADVICE}. Put them in {checkpoints_dir}, "
+            "or start the demo with --checkpoints_dir=FOLDER, then reload the page")
 
 
 @dataclasses.dataclass
@@ -124,7 +125,7 @@ class Deblurrer:
           A `Result`; the image result is exactly `srn_tf.deblur(model, read_image(upload), ...)`,
           written as PNG (16-bit for 16-bit input).
         Raises:
-          ValueError with the command line's message (`srn_tf.cli.error_message`; for other
+          ValueError with the command line's message (`srn_tf.errors.error_message`; for other
           ValueErrors, such as a VideoError, their text) for a bad file or bad weights, the
           upload's temporary path shortened to its file name. Other exceptions are bugs and pass.
         """
@@ -134,7 +135,7 @@ class Deblurrer:
         try:
             return self._run(upload, reference, choice, precision, tiling, progress)
         except Exception as e:   # noqa: BLE001  (known failures become one message; bugs pass)
-            message = cli.error_message(e) or (str(e) if isinstance(e, ValueError) else None)
+            message = error_message(e) or (str(e) if isinstance(e, ValueError) else None)
             if message is None:
                 raise
             for path in (upload, reference):
@@ -287,20 +288,3 @@ def serve(checkpoints_dir="checkpoints", host="127.0.0.1", port=7860,
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     print(f"stopped; removed {work_dir}")
-
-
-def main(argv):
-    del argv
-    from absl import flags
-    values = flags.FLAGS
-    serve(values.checkpoints_dir, values.host, values.port, values.max_upload_mb)
-
-
-if __name__ == "__main__":
-    from absl import flags
-    flags.DEFINE_string("checkpoints_dir", "checkpoints", "folder the weights are listed from")
-    flags.DEFINE_string("host", "127.0.0.1", "address to listen on (0.0.0.0: every interface; "
-                        "anyone who can reach it can use the page)")
-    flags.DEFINE_integer("port", 7860, "port to listen on")
-    flags.DEFINE_integer("max_upload_mb", DEFAULT_MAX_UPLOAD_MB, "larger uploads are refused")
-    cli.run(main)

@@ -18,7 +18,7 @@ crops of at most `VAL_SIDE`² so that validating often is cheap): train.py choos
 model to keep on it, never on the test split. Written in the GoPro layout:
   <dir>/{train,val,test}/<photo>/{blur,blur_gamma,sharp}/NNNNNN.png, .../kernel/NNNNNN.npy,
   .../trajectory/NNNNNN.json
-Made once (`python -m srn_tf.embedded`), or automatically the first time a command needs it, in
+Made once (`srn-data --make=embedded`), or automatically the first time a command needs it, in
 `default_dir()` (`data/embedded` of a source checkout).
 """
 
@@ -31,6 +31,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from srn_tf.errors import DataError
 from srn_tf.image_io import ordinary_mode, write_png
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,6 @@ def materialise(directory=None, seed=0, frames_per_photo=None):
     frames_per_photo = frames_per_photo or FRAMES_PER_PHOTO
     if (os.path.isdir(directory) and os.listdir(directory) and
             not os.path.isfile(os.path.join(directory, "VERSION"))):
-        from srn_tf.data import DataError
         raise DataError(f"{directory} is not empty and holds no embedded dataset (no VERSION "
                         "file): nothing was written there; choose a new or empty folder")
     parent = os.path.dirname(os.path.abspath(directory))
@@ -235,22 +235,3 @@ def ensure_materialised(directory=None, seed=0):
                 return directory
     log.warning("writing the embedded dataset to %s (once; a few seconds)", directory)
     return materialise(directory, seed)
-
-
-def main(argv):
-    del argv
-    from absl import flags
-    out = materialise(flags.FLAGS.output, flags.FLAGS.seed)
-    counts = {s: sum(len(os.listdir(os.path.join(out, s, p, "sharp"))) for p in PHOTOS[s])
-              for s in PHOTOS}
-    print(f"wrote {out}: {counts}")
-
-
-if __name__ == "__main__":
-    from absl import flags
-    flags.DEFINE_string("output", None, "new or empty folder, or an embedded dataset to replace; "
-                        "default: $SRN_TF_DATA/embedded if set, else data/embedded of a checkout, "
-                        "else ~/.cache/srn_tf/embedded")
-    flags.DEFINE_integer("seed", 0, "seed of the blur trajectories and noise")
-    from srn_tf import cli, embedded   # embedded.main: errors as one line
-    cli.run(embedded.main)

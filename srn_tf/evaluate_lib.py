@@ -22,8 +22,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from srn_tf import classical, data, metrics
-from srn_tf.convert import (CheckpointError, is_tf1_checkpoint, load_model,
+from srn_tf import classical, data, metrics, sources
+from srn_tf.errors import DataError
+from srn_tf.convert import (CheckpointError, is_tf1_checkpoint, load_model, run_model_file,
                             resolve_checkpoint_prefix)
 from srn_tf.export import is_saved_model
 from srn_tf.image_io import ImageReadError, image_size, read_image, split_alpha, to_rgb8, write_png
@@ -92,6 +93,7 @@ def load_restorer(spec, model_type=None, psf=None, **options):
         return Restorer(BLURRY, lambda image, kernel: image, source="the blurry input itself")
     if spec in classical.METHODS:
         return _classical(spec, psf)
+    spec = run_model_file(spec)   # a training run's folder: its model.keras
     name = _display_name(spec)
     if is_saved_model(spec):
         try:
@@ -156,7 +158,7 @@ def check_sizes(pairs):
             problems.append(f"{pair.blur} ({sizes[0][0]}×{sizes[0][1]}) and {pair.sharp} "
                             f"({sizes[1][0]}×{sizes[1][1]}) differ in size")
     if problems:
-        raise data.DataError(f"pairs of different sizes ({len(problems)}):\n  "
+        raise DataError(f"pairs of different sizes ({len(problems)}):\n  "
                              + "\n  ".join(problems) + "\nA blurry image and its sharp image "
                              "must have the same size; fix or remove these pairs.")
     return pairs
@@ -180,13 +182,13 @@ def _examples(source, split, blur_key, tfds_data_dir):
     """(number of pairs or None, iterator of (name, blur, sharp, kernel)): images as read
     (uint8/uint16 H×W×C, C 1 or 3) and the true kernel or None; an unreadable image yields
     (name, error message naming the file, None, None)."""
-    if isinstance(source, str) and source.startswith(data.TFDS_PREFIX):
+    if isinstance(source, str) and source.startswith(sources.TFDS_PREFIX):
         dataset = data.make_eval_dataset(source, split=split, tfds_data_dir=tfds_data_dir)
         count = int(dataset.cardinality())
         return (count if count >= 0 else None,
                 ((e["name"].numpy().decode(), e["blur"].numpy(), e["sharp"].numpy(), None)
                  for e in dataset))
-    pairs = check_sizes(data.resolve_pairs(source, split, blur_key))
+    pairs = check_sizes(sources.resolve_pairs(source, split, blur_key))
 
     def read():
         for pair in pairs:
@@ -205,7 +207,7 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
 
     Args:
       restorers: list of Restorer (the blurry input is always added first, as the floor).
-      source: see `srn_tf.data.resolve_pairs` (default: the embedded test split).
+      source: see `srn_tf.sources.resolve_pairs` (default: the embedded test split).
       output_dir: folder for results.csv, summary.json, psnr_per_image.png (+ images/, strips/).
       save_images: also write each model's results and a comparison strip per image.
       limit: evaluate only the first `limit` pairs.
@@ -256,7 +258,7 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
 def published_applies(source, split, blur_key, images, skipped):
     """True when a run scored GoPro's whole test set (its 1,111 pairs of `blur`, none skipped),
     the data the release's published figures are for."""
-    gopro = isinstance(source, str) and (source == data.TFDS_PREFIX + "gopro" or
+    gopro = isinstance(source, str) and (source == sources.TFDS_PREFIX + "gopro" or
                                          os.path.isdir(os.path.join(source, "test")))
     return (gopro and split == "test" and blur_key == "blur" and not skipped and
             images == GOPRO_TEST_PAIRS)

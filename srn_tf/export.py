@@ -1,6 +1,6 @@
 """SavedModel export for serving: uint8 images of any size in, deblurred uint8 images out.
 
-  python -m srn_tf.export --weights=checkpoints/lstm --output=exported/srn_lstm
+  srn-export --weights=checkpoints/lstm --output=exported/srn_lstm
 
 Signatures:
   serving_default: images uint8 [N, H, W, 3], any H, W ≥ 1 → {"deblurred": uint8 [N, H, W, 3]}
@@ -14,9 +14,9 @@ The model type, the weights' source and the srn-tf version are the string variab
 
 LiteRT (TFLite) and ONNX files, for phones, C++ services and other frameworks:
 
-  python -m srn_tf.export --format=tflite --weights=checkpoints/lstm --output=srn_lstm.tflite
-  python -m srn_tf.export --format=tflite --float16 --weights=... --output=srn_lstm_f16.tflite
-  python -m srn_tf.export --format=onnx --weights=checkpoints/lstm --output=srn_lstm.onnx
+  srn-export --format=tflite --weights=checkpoints/lstm --output=srn_lstm.tflite
+  srn-export --format=tflite --float16 --weights=... --output=srn_lstm_f16.tflite
+  srn-export --format=onnx --weights=checkpoints/lstm --output=srn_lstm.onnx
   (--size=HxW fixes the input size; default: any N, H, W)
 
 One input `images` uint8 [N, H, W, 3], any H, W ≥ 1, and two outputs: `deblurred` uint8
@@ -266,57 +266,3 @@ def parse_size(text):
 
 def is_saved_model(path):
     return os.path.isfile(os.path.join(os.fspath(path), "saved_model.pb"))
-
-
-def main(argv):
-    del argv
-    from absl import app, flags
-    from srn_tf import cli
-    from srn_tf.cli_flags import exit_unless_tiling_usable
-    from srn_tf.convert import load_model
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    FLAGS = flags.FLAGS
-    try:
-        size = parse_size(FLAGS.size)
-        if FLAGS.format == "saved_model" and (size or FLAGS.float16):
-            raise ValueError("--size and --float16 are options of --format=tflite/onnx; a "
-                             "SavedModel takes any size")
-        if FLAGS.format != "saved_model" and FLAGS.tile:
-            raise ValueError("--tile is an option of --format=saved_model; LiteRT and ONNX "
-                             "exports run whole images")
-    except ValueError as e:
-        raise app.UsageError(str(e))
-    exit_unless_tiling_usable(FLAGS.tile)
-    model = load_model(FLAGS.weights, FLAGS.model_type)
-    try:
-        if FLAGS.format == "saved_model":
-            export(model, FLAGS.output, weights_source=FLAGS.weights, tile=FLAGS.tile)
-        else:
-            export_file(model, FLAGS.output, FLAGS.format, FLAGS.weights, size, FLAGS.float16)
-    except ImportError as e:
-        sys.exit(f"error: --format={FLAGS.format} needs {e.name}, which is not installed: "
-                 "python -m pip install -r requirements.txt (tf2onnx, onnx, ai-edge-litert)")
-    except Exception as e:   # noqa: BLE001  (a full disk names --output, not a TF device)
-        if not cli.is_disk_full(e):
-            raise
-        sys.exit(f"error: {cli.disk_full_message(FLAGS.output)}")
-    print(f"wrote {FLAGS.output}")
-
-
-if __name__ == "__main__":
-    from absl import flags
-    flags.DEFINE_string("weights", None, "a .keras file or an original release checkpoint")
-    flags.DEFINE_enum("format", "saved_model", list(FORMATS), "what to write: a SavedModel "
-                      "folder, a LiteRT (.tflite) or an ONNX (.onnx) file")
-    flags.DEFINE_string("output", None, "the SavedModel folder or the .tflite/.onnx file to "
-                        "write (replaced atomically)")
-    flags.DEFINE_string("size", None, "tflite/onnx: fix the input to 1×H×W×3, given as HxW "
-                        "(e.g. 720x1280; for runtimes or delegates that need static shapes); "
-                        "default: any N, H, W")
-    flags.DEFINE_boolean("float16", False, "tflite: store the weights as float16")
-    flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "override the detected type")
-    flags.DEFINE_integer("tile", 0, "serve in overlapping tiles of this size (multiple of 16); "
-                         "0 = whole images")
-    flags.mark_flags_as_required(["weights", "output"])
-    from srn_tf import cli
-    cli.run(main)

@@ -12,7 +12,8 @@ Configs: `blur` (default, the release's choice) and `blur_gamma` (blur averaged 
 
 import tensorflow_datasets as tfds
 
-from srn_tf import data
+from srn_tf import sources
+from srn_tf.errors import DataError
 
 _ZIP = "GOPRO_Large.zip"
 _FOLDER = "GOPRO_Large"
@@ -48,22 +49,22 @@ class Gopro(tfds.core.GeneratorBasedBuilder):
         """The GOPRO_Large folder: found in the manual dir, or extracted from the zip there."""
         manual = dl_manager.manual_dir
         for candidate in (manual / _FOLDER, manual):
-            if all((candidate / s).is_dir() for s in data.GOPRO_SPLITS):
+            if all((candidate / s).is_dir() for s in sources.GOPRO_SPLITS):
                 return candidate
         if (manual / _ZIP).exists():
             extracted = dl_manager.extract(manual / _ZIP)
             for candidate in (extracted / _FOLDER, extracted):
-                if all((candidate / s).is_dir() for s in data.GOPRO_SPLITS):
+                if all((candidate / s).is_dir() for s in sources.GOPRO_SPLITS):
                     return candidate
-        raise data.DataError(f"no {_FOLDER}/ folder or {_ZIP} in {manual}."
+        raise DataError(f"no {_FOLDER}/ folder or {_ZIP} in {manual}."
                              + self.MANUAL_DOWNLOAD_INSTRUCTIONS)
 
     def _split_generators(self, dl_manager):
         root = self._root(dl_manager)
-        return {split: self._generate_examples(root, split) for split in data.GOPRO_SPLITS}
+        return {split: self._generate_examples(root, split) for split in sources.GOPRO_SPLITS}
 
     def _generate_examples(self, root, split):
-        for pair in data.gopro_pairs(str(root), split, self.builder_config.name):
+        for pair in sources.gopro_pairs(str(root), split, self.builder_config.name):
             sequence, frame = pair.name.split("/")
             yield pair.name, {"blur": pair.blur, "sharp": pair.sharp,
                               "sequence": sequence, "frame": frame}

@@ -31,14 +31,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from srn_tf.errors import ImageReadError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _EXIF_ORIENTATION = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-class ImageReadError(ValueError):
-    """An image file that is missing, unreadable, corrupt or of an unsupported kind (the message
-    names it and says why)."""
 
 
 @dataclasses.dataclass

@@ -27,13 +27,13 @@ pipelines (a resumed run sees the same pairs) and never repeats. Validation pair
 indices, which training never reaches. Every op is a vectorised TensorFlow op; pairs are made in
 tf.data's parallel map.
 
-  python -m srn_tf.synthetic --output=docs/synthetic_pairs.png    # a contact sheet of pairs
+  srn-data --make=contact_sheet --output=docs/synthetic_pairs.png    # a contact sheet of pairs
 """
 
 import numpy as np
 import tensorflow as tf
 
-from srn_tf.data import to_model_input
+from srn_tf.preprocess import to_model_input
 
 LAYERS = 20                 # shapes, the background included
 PHOTO_STRIDE = 5            # shapes 0, 5, 10, … (the background first) hold a photo patch
@@ -239,7 +239,7 @@ def make_train_dataset(*, crop_size=64, batch_size=4, model_type="color", seed=0
     i·b … (i+1)·b − 1 of each global batch (b = batch_size / num_shards). blur_key: as
     `render_pair`'s.
     Returns: tf.data.Dataset of (blur, sharp) float32 [b, crop_size, crop_size, C] in [0, 1]
-    (C 3, or 1 for gray / lstm, as in `data.to_model_input`).
+    (C 3, or 1 for gray / lstm, as in `srn_tf.preprocess.to_model_input`).
     Raises ValueError if num_shards does not divide batch_size.
     """
     from srn_tf.model import image_channels
@@ -287,16 +287,3 @@ def contact_sheet(path, rows=3, columns=4, size=96, seed=0):
         sheet[top:top + size, left + size + gap:left + 2 * size + gap] = sharp
     write_png(path, sheet)
     return path
-
-
-def main(argv):
-    del argv
-    from absl import flags
-    print(f"wrote {contact_sheet(flags.FLAGS.output, size=flags.FLAGS.size)}")
-
-
-if __name__ == "__main__":
-    from absl import app, flags
-    flags.DEFINE_string("output", "docs/synthetic_pairs.png", "PNG to write")
-    flags.DEFINE_integer("size", 96, "side of each image in px")
-    app.run(main)

@@ -18,8 +18,9 @@ import time
 import keras
 import tensorflow as tf
 
-from srn_tf import data, export, metrics
-from srn_tf.convert import CheckpointError, load_model
+from srn_tf import data, export, metrics, sources
+from srn_tf.convert import RUN_CONFIG_FILE, RUN_MODEL_FILE, load_model
+from srn_tf.errors import CheckpointError, TrainingError
 from srn_tf.inference import deblur
 from srn_tf.init import apply_init
 from srn_tf.losses import multiscale_l2
@@ -48,15 +49,11 @@ CPU_RECIPE = dict(batch_size=4, crop_size=64, learning_rate=2e-4, lr_decay_power
 CPU_LONG_RECIPE = dict(CPU_RECIPE, crop_size=128, train_steps=6000, validate_every=500,
                        data="embedded,synthetic")
 RECIPES = {"release": RELEASE_RECIPE, "cpu": CPU_RECIPE, "cpu_long": CPU_LONG_RECIPE}
-CONFIG_FILE = "config.json"
+CONFIG_FILE = RUN_CONFIG_FILE
 # What a resumed run must share with the run it resumes (the data order, the model's start and
 # the step's shape); the number of steps, evaluation and checkpoint cadence may change.
 RESUME_FIELDS = ("data", "init", "batch_size", "crop_size")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start or go on; the message says why and what to do."""
 
 
 @dataclasses.dataclass
@@ -263,12 +260,12 @@ def _is_chief(strategy):
 def _num_pairs(config):
     if data.parse_mixture(config.data):
         return None, None
-    if config.data and config.data.startswith(data.TFDS_PREFIX):
+    if config.data and config.data.startswith(sources.TFDS_PREFIX):
         import tensorflow_datasets as tfds
         from srn_tf import gopro_tfds  # noqa: F401
-        builder = tfds.builder(config.data[len(data.TFDS_PREFIX):], data_dir=config.tfds_data_dir)
+        builder = tfds.builder(config.data[len(sources.TFDS_PREFIX):], data_dir=config.tfds_data_dir)
         return builder.info.splits[config.split].num_examples, None
-    pairs = data.check_pairs(data.resolve_pairs(config.data, config.split, config.blur_key),
+    pairs = sources.check_pairs(sources.resolve_pairs(config.data, config.split, config.blur_key),
                              config.crop_size)
     return len(pairs), pairs
 
@@ -282,7 +279,7 @@ def _eval_examples(config, count):
     try:
         ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
-    except (data.DataError, ValueError):
+    except (DataError, ValueError):
         log.warning("the data source has no test split: evaluating on training images, which is "
                     "not a held-out figure")
         split = config.split
@@ -294,8 +291,8 @@ def _eval_examples(config, count):
 def _decoded(ds, source, split, blur_key, count=-1):
     """The first `count` (all: -1) (blur, sharp) uint8 pairs of `ds`, an eval dataset of `split`
     of `source`; a file that cannot be decoded raises DataError naming it."""
-    is_tfds = source and source.startswith(data.TFDS_PREFIX)
-    pairs = None if is_tfds else data.resolve_pairs(source, split, blur_key)
+    is_tfds = source and source.startswith(sources.TFDS_PREFIX)
+    pairs = None if is_tfds else sources.resolve_pairs(source, split, blur_key)
     if pairs is not None and count >= 0:
         pairs = pairs[:count]
     with data.naming_unreadable_files(pairs):
@@ -309,7 +306,7 @@ def _validation_examples(config):
     Raises TrainingError when --validate_every asks for them and the source has no `val` split.
     """
     source = data.held_out_source(config.data)
-    if not data.has_splits(source):
+    if not sources.has_splits(source):
         raise TrainingError(f"--validate_every={config.validate_every}: {source} is one set of "
                             "pairs (a folder pair or a data list), with no 'val' split to choose "
                             "the model on; use a GoPro-layout root with a val/ folder, or "
@@ -317,7 +314,7 @@ def _validation_examples(config):
     try:
         ds = data.make_eval_dataset(source, split="val", blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
-    except (data.DataError, ValueError) as e:
+    except (DataError, ValueError) as e:
         raise TrainingError(f"--validate_every={config.validate_every}: {source} has no 'val' "
                             f"split to choose the model on ({e}); give --validate_every=0 to keep "
                             "the last step's model") from e
@@ -441,7 +438,7 @@ def train_and_evaluate(config):
             json.dump(dataclasses.asdict(config), f, indent=1)
     start_step = int(optimizer.iterations.numpy())
     held_out = data.held_out_source(config.data)
-    if not data.has_splits(held_out):     # said once every check has passed
+    if not sources.has_splits(held_out):     # said once every check has passed
         log.warning("%s is one set of pairs (no test split): the PSNR/SSIM reported are on "
                     "training pairs, not held-out figures", held_out)
     selection = (BestOnValidation(model, workdir, validation_examples)
@@ -591,7 +588,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
         if "psnr_last_step" not in result:      # else the TensorBoard point is the last step's
             _log_eval(eval_writer, step, {k: result[k] for k in ("psnr", "ssim", "psnr_blurry",
                                                                  "ssim_blurry")})
-        result["keras_path"] = os.path.join(workdir, "model.keras")
+        result["keras_path"] = os.path.join(workdir, RUN_MODEL_FILE)
         final.save(result["keras_path"])
         if config.export_saved_model:
             result["saved_model"] = export.export(final, os.path.join(workdir, "saved_model"),

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from srn_tf.cli import disk_full_message
+from srn_tf.errors import VideoError, disk_full_message
 from srn_tf.image_io import ordinary_mode
 from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
                               precision_policy, restore_with_state, to_unit_range)
@@ -25,10 +25,6 @@ from srn_tf.model import LSTM_FILTERS, model_type_of, rebuild
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
-
-
-class VideoError(ValueError):
-    """A video that cannot be read or written; the message names it."""
 
 
 def is_video(path):

@@ -1,4 +1,4 @@
-"""Runs train.py's main in this process after giving TensorFlow N logical CPU devices.
+"""Runs srn-train's main (train.py's) in this process after giving TensorFlow N logical CPU devices.
 
   python tests/run_training.py --logical_cpus=2 -- --data=... --distribute=mirrored ...
 
@@ -20,5 +20,6 @@ if __name__ == "__main__":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
     from absl import app  # noqa: E402
-    import train  # noqa: E402
+    from srn_tf.commands import train  # noqa: E402
+    train.define_flags()
     app.run(train.main, argv=["train.py"] + sys.argv[3:])

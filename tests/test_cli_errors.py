@@ -14,7 +14,8 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import ROOT
-from srn_tf import cli, data, train_lib
+from srn_tf import errors, sources, train_lib
+from srn_tf.errors import DataError
 from srn_tf.convert import CheckpointError, load_model, resolve_checkpoint_prefix
 from srn_tf.model import build_srn
 
@@ -103,10 +104,10 @@ def test_every_command_says_one_line_without_tensorflow_noise(keras_files, tmp_p
                                "--train_steps=2", f"--init_from={truncated}",
                                f"--workdir={workdir}", "--noexport_saved_model"), complete)
     assert not workdir.exists()                  # NC 10: the corrected command is not refused
-    one_error_line(run_command("-m", "srn_tf.convert", f"--tf1_checkpoint={tmp_path / 'nope'}",
+    one_error_line(run_command("-m", "srn_tf.commands.convert", f"--tf1_checkpoint={tmp_path / 'nope'}",
                                f"--output={tmp_path / 'x.keras'}"), "nope does not exist",
                    "checkpoints/README.md")
-    one_error_line(run_command("-m", "srn_tf.export", f"--weights={tmp_path / 'nope.keras'}",
+    one_error_line(run_command("-m", "srn_tf.commands.export", f"--weights={tmp_path / 'nope.keras'}",
                                f"--output={tmp_path / 'exp'}"), "no such .keras file")
     assert not (tmp_path / "o").exists() and not (tmp_path / "exp").exists()
 
@@ -151,7 +152,7 @@ def test_truncated_held_out_image_is_named(tmp_path):
     config = train_lib.TrainConfig(data=pairs, workdir=str(tmp_path / "run"), batch_size=1,
                                    crop_size=32, train_steps=2, eval_images=1,
                                    export_saved_model=False)
-    with pytest.raises(data.DataError, match=path):
+    with pytest.raises(DataError, match=path):
         train_lib.train_and_evaluate(config)
     assert not (tmp_path / "run").exists()
 
@@ -165,8 +166,8 @@ def test_data_list_from_windows_reads_as_intended(tmp_path):
     bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
     plain = tmp_path / "datalist_plain.txt"
     plain.write_text(text.replace("\\", "/").replace("\r\n", "\n"))
-    read = data.data_list_pairs(str(bom))
-    assert read == data.data_list_pairs(str(plain))
+    read = sources.data_list_pairs(str(bom))
+    assert read == sources.data_list_pairs(str(plain))
     assert [os.path.relpath(p.blur, tmp_path) for p in read] == ["SEQ_00/blur/0.png",
                                                                  "SEQ_00/blur/1.png"]
 
@@ -190,28 +191,28 @@ def test_full_disk_and_other_os_errors_are_one_sentence():
         e.filename = "out/photo.png"
         full = e
     assert full.errno == errno.ENOSPC
-    assert cli.error_message(full) == ("no space left on device while writing out/photo.png: "
+    assert errors.error_message(full) == ("no space left on device while writing out/photo.png: "
                                        "free some space or write to another disk")
     denied = PermissionError(errno.EACCES, "Permission denied", "/root/x.keras")
-    assert cli.error_message(denied) == ("permission denied: /root/x.keras: choose a path you "
+    assert errors.error_message(denied) == ("permission denied: /root/x.keras: choose a path you "
                                          "can read/write")
     saved_model = tf.errors.ResourceExhaustedError(
         None, None, "{{function_node SaveV2}} /mnt/small/.export-1/saved_model/variables/"
         "part-0.data-00000-of-00001.tempstate123; No space left on device [Op:SaveV2]")
-    assert cli.error_message(saved_model) == (
+    assert errors.error_message(saved_model) == (
         "no space left on device while writing /mnt/small/.export-1/saved_model/variables/"
         "part-0.data-00000-of-00001: free some space or write to another disk")
-    assert cli.error_message(RuntimeError("a bug")) is None     # bugs keep their traceback
+    assert errors.error_message(RuntimeError("a bug")) is None     # bugs keep their traceback
 
 
 def test_hints_speak_the_users_language(tf1_checkpoints):
     # NC 16: a gray checkpoint loaded as color. Python callers read build_srn('gray'); the
-    # commands (which print cli.error_message) read --model_type=gray.
+    # commands (which print errors.error_message) read --model_type=gray.
     from srn_tf.convert import load_tf1_checkpoint
     with pytest.raises(CheckpointError) as raised:
         load_tf1_checkpoint(build_srn("color"), tf1_checkpoints["gray"][0])
     assert "it looks like a 'gray' checkpoint: load it with build_srn('gray')" in str(raised.value)
-    line = cli.error_message(raised.value)
+    line = errors.error_message(raised.value)
     assert "load it with --model_type=gray" in line and "build_srn" not in line
 
 
@@ -285,7 +286,7 @@ def test_full_disk_names_the_file(full_disk, tmp_path):
     output = full_disk / "out"
     with pytest.raises(OSError) as raised:
         deblur_lib.deblur_files(build_srn("color"), image, str(output))
-    assert cli.error_message(raised.value) == (
+    assert errors.error_message(raised.value) == (
         f"no space left on device while writing {output / 'photo.png'}: free some space or "
         "write to another disk")
     assert os.listdir(output) == []
@@ -335,7 +336,7 @@ def test_unusable_tiling_is_refused_before_loading_weights(tmp_path):
     image = tmp_path / "in.png"
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
     for command in (["deblur.py", f"--input={image}", f"--output={tmp_path / 'o'}"],
-                    ["-m", "srn_tf.export", f"--output={tmp_path / 'exp'}"]):
+                    ["-m", "srn_tf.commands.export", f"--output={tmp_path / 'exp'}"]):
         line = one_error_line(run_command(*command, f"--weights={missing}", "--tile=50"))
         assert line.startswith(expected), line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
@@ -356,7 +357,7 @@ def test_every_command_hints_with_flags(tf1_checkpoints, tmp_path):
              f"--output_dir={tmp_path / 'ev'}"],
             ["train.py", f"--data={pairs}", "--crop_size=32", "--batch_size=2", "--train_steps=2",
              f"--init_from={gray}", f"--workdir={tmp_path / 'run'}", "--noexport_saved_model"],
-            ["-m", "srn_tf.export", f"--weights={gray}", f"--output={tmp_path / 'exp'}"]):
+            ["-m", "srn_tf.commands.export", f"--weights={gray}", f"--output={tmp_path / 'exp'}"]):
         line = one_error_line(run_command(*command, "--model_type=color"), hint)
         assert "build_srn" not in line, (command[0], line)
 
@@ -367,7 +368,7 @@ def test_full_disk_during_export_and_video_names_the_output(full_disk, keras_fil
     import imageio_ffmpeg
     from srn_tf import video
     output = full_disk / "exported"
-    line = one_error_line(run_command("-m", "srn_tf.export", f"--weights={keras_files[0]}",
+    line = one_error_line(run_command("-m", "srn_tf.commands.export", f"--weights={keras_files[0]}",
                                       f"--output={output}"))
     assert line == (f"error: no space left on device while writing {output}; free some space "
                     "or choose another --output")

@@ -130,7 +130,8 @@ def test_load_model_refuses_unknown_paths(tmp_path):
     guide = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "checkpoints", "README.md")
     with pytest.raises(CheckpointError, match=r"nothing does not exist: no weights there yet\. "
-                       r"Get the original release's models as " + re.escape(guide) + " explains"):
+                       r"SRN needs trained weights: a copy of the 2018 release's models, unpacked as "
+                       + re.escape(guide) + " explains"):
         load_model(str(tmp_path / "nothing"))
     assert os.path.isfile(guide)
     (tmp_path / "empty").mkdir()
@@ -147,7 +148,7 @@ def test_load_model_refuses_unknown_paths(tmp_path):
 def test_convert_command_writes_an_equivalent_keras_file(tf1_checkpoints, tmp_path):
     folder, _, images, reference = tf1_checkpoints["lstm"]
     output = str(tmp_path / "lstm.keras")
-    result = run_script("-m", "srn_tf.convert", f"--tf1_checkpoint={folder}", f"--output={output}")
+    result = run_script("-m", "srn_tf.commands.convert", f"--tf1_checkpoint={folder}", f"--output={output}")
     assert result.returncode == 0, result.stderr
     assert f"wrote {output}: a 'lstm' model (type detected)" in result.stdout
     # NC 13: the per-variable mapping only with --verbose; no runpy "found in sys.modules" warning.

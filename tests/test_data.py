@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from srn_tf import data
+from srn_tf import data, preprocess, sources
+from srn_tf.errors import DataError
 from srn_tf.image_io import write_png
 
 
@@ -79,8 +80,8 @@ def test_shards_are_slices_of_the_global_batch(tmp_path, crops_per_image):
 
 def test_each_epoch_visits_every_pair_in_a_new_order(tmp_path):
     root = make_gopro_tree(tmp_path, sequences=2, frames=4, size=(16, 16))
-    pairs = data.resolve_pairs(root)
-    sharps = {data.decode_pair(p.blur, p.sharp)[1].numpy().tobytes(): p.name for p in pairs}
+    pairs = sources.resolve_pairs(root)
+    sharps = {preprocess.decode_pair(p.blur, p.sharp)[1].numpy().tobytes(): p.name for p in pairs}
     ds = data.make_train_dataset(root, crop_size=16, batch_size=1, seed=3)
     order = [sharps[(np.round(s[0] * 255)).astype(np.uint8).tobytes()]
              for _, s in first_batches(ds, 3 * len(pairs))]
@@ -103,8 +104,8 @@ def test_grayscale_uses_the_luma_weights(identical_tree):
                                  model_type="lstm")
     blur, _ = first_batches(ds, 1)[0]
     assert blur.shape == (1, 48, 48, 1)
-    pairs = data.resolve_pairs(identical_tree)
-    rgbs = [data.decode_pair(p.blur, p.sharp)[0].numpy()[:, :, :].astype(np.float64) / 255
+    pairs = sources.resolve_pairs(identical_tree)
+    rgbs = [preprocess.decode_pair(p.blur, p.sharp)[0].numpy()[:, :, :].astype(np.float64) / 255
             for p in pairs]
     # The crop is 48 wide in a 64-wide image: compare with every horizontal offset.
     candidates = [(rgb @ [0.2989, 0.587, 0.114])[:, x:x + 48] for rgb in rgbs for x in range(17)]
@@ -121,14 +122,14 @@ def test_crops_per_image(tmp_path):
 
 def test_ops_give_the_same_result_eagerly_and_in_tf_data(tmp_path):
     root = make_gopro_tree(tmp_path, sequences=1, frames=1)
-    pair = data.resolve_pairs(root)[0]
+    pair = sources.resolve_pairs(root)[0]
     seed = tf.constant([4, 2], tf.int64)
 
     def ops(blur_path, sharp_path):
-        blur, sharp = data.decode_pair(blur_path, sharp_path)
-        gray = data.to_model_input(blur, 1)
-        cb, cs = data.random_crop_pair(blur, sharp, 24, seed)
-        ab, as_ = data.augment_pair(cb, cs, seed)
+        blur, sharp = preprocess.decode_pair(blur_path, sharp_path)
+        gray = preprocess.to_model_input(blur, 1)
+        cb, cs = preprocess.random_crop_pair(blur, sharp, 24, seed)
+        ab, as_ = preprocess.augment_pair(cb, cs, seed)
         return blur, gray, cb, cs, ab, as_
 
     eager = ops(tf.constant(pair.blur), tf.constant(pair.sharp))
@@ -142,7 +143,7 @@ def test_data_list_in_the_release_format(tmp_path):
     lines = ["GOPR0000_00_00/sharp/000001.png GOPR0000_00_00/blur/000001.png",
              "", "GOPR0001_00_00/sharp/000000.png GOPR0001_00_00/blur/000000.png"]
     (tmp_path / "train" / "list.txt").write_text("\n".join(lines) + "\n")
-    pairs = data.resolve_pairs(str(tmp_path / "train" / "list.txt"))
+    pairs = sources.resolve_pairs(str(tmp_path / "train" / "list.txt"))
     assert [p.name for p in pairs] == ["GOPR0000_00_00/blur/000001",
                                        "GOPR0001_00_00/blur/000000"]
     assert pairs[0].sharp == os.path.join(root, "train", "GOPR0000_00_00/sharp/000001.png")
@@ -153,8 +154,8 @@ def test_data_list_errors_list_every_bad_line(tmp_path):
     (tmp_path / "train" / "list.txt").write_text(
         "GOPR0000_00_00/sharp/000001.png\n"
         "GOPR0000_00_00/sharp/000009.png GOPR0000_00_00/blur/000009.png\n")
-    with pytest.raises(data.DataError) as e:
-        data.resolve_pairs(str(tmp_path / "train" / "list.txt"))
+    with pytest.raises(DataError) as e:
+        sources.resolve_pairs(str(tmp_path / "train" / "list.txt"))
     message = str(e.value)
     assert "list.txt:1: expected 'sharp_path blur_path'" in message
     assert "list.txt:2: " in message and "000009.png does not exist" in message
@@ -164,8 +165,8 @@ def test_unpaired_images_are_listed(tmp_path):
     make_gopro_tree(tmp_path)
     os.remove(tmp_path / "train" / "GOPR0000_00_00" / "sharp" / "000001.png")
     os.remove(tmp_path / "train" / "GOPR0001_00_00" / "blur" / "000002.png")
-    with pytest.raises(data.DataError) as e:
-        data.resolve_pairs(str(tmp_path))
+    with pytest.raises(DataError) as e:
+        sources.resolve_pairs(str(tmp_path))
     message = str(e.value)
     assert "GOPR0000_00_00/blur/000001.png (no sharp image)" in message
     assert "GOPR0001_00_00/sharp/000002.png (no blurry image)" in message
@@ -175,35 +176,35 @@ def test_folder_pair_source_and_its_errors(tmp_path):
     for key in ("blur", "sharp"):
         (tmp_path / key).mkdir()
         write_png(str(tmp_path / key / "a.png"), np.zeros((20, 20, 3), np.uint8))
-    assert [p.name for p in data.resolve_pairs(str(tmp_path))] == ["a"]
+    assert [p.name for p in sources.resolve_pairs(str(tmp_path))] == ["a"]
     write_png(str(tmp_path / "blur" / "b.png"), np.zeros((20, 20, 3), np.uint8))
-    with pytest.raises(data.DataError, match=r"blur/b.png \(no sharp image\)"):
-        data.resolve_pairs(str(tmp_path))
+    with pytest.raises(DataError, match=r"blur/b.png \(no sharp image\)"):
+        sources.resolve_pairs(str(tmp_path))
 
 
 def test_empty_and_unknown_sources(tmp_path):
     (tmp_path / "blur").mkdir()
     (tmp_path / "sharp").mkdir()
-    with pytest.raises(data.DataError, match="holds no image pairs"):
-        data.resolve_pairs(str(tmp_path))
-    with pytest.raises(data.DataError, match="does not exist"):
-        data.resolve_pairs(str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="holds no image pairs"):
+        sources.resolve_pairs(str(tmp_path))
+    with pytest.raises(DataError, match="does not exist"):
+        sources.resolve_pairs(str(tmp_path / "nowhere"))
     (tmp_path / "other").mkdir()
-    with pytest.raises(data.DataError, match="neither a GoPro root"):
-        data.resolve_pairs(str(tmp_path / "other"))
+    with pytest.raises(DataError, match="neither a GoPro root"):
+        sources.resolve_pairs(str(tmp_path / "other"))
 
 
 def test_gopro_root_without_the_split(tmp_path):
     root = make_gopro_tree(tmp_path, split="train")
-    with pytest.raises(data.DataError, match="has no 'test' split"):
-        data.resolve_pairs(root, split="test")
+    with pytest.raises(DataError, match="has no 'test' split"):
+        sources.resolve_pairs(root, split="test")
 
 
 def test_images_smaller_than_the_crop_and_unreadable_headers(tmp_path):
     root = make_gopro_tree(tmp_path, size=(48, 64))
     bad = tmp_path / "train" / "GOPR0001_00_00" / "sharp" / "000000.png"
     bad.write_bytes(b"not a png at all")
-    with pytest.raises(data.DataError) as e:
+    with pytest.raises(DataError) as e:
         data.make_train_dataset(root, crop_size=56)
     message = str(e.value)
     assert "(48×64, smaller than the 56×56 crop)" in message
@@ -214,9 +215,9 @@ def test_corrupt_png_is_named_when_the_pipeline_hits_it(tmp_path):
     root = make_gopro_tree(tmp_path, sequences=1, frames=2)
     bad = tmp_path / "train" / "GOPR0000_00_00" / "blur" / "000001.png"
     bad.write_bytes(bad.read_bytes()[:200])    # a valid header, a truncated body
-    pairs = data.resolve_pairs(root)
+    pairs = sources.resolve_pairs(root)
     ds = data.make_train_dataset(pairs, crop_size=16, batch_size=2, seed=0)
-    with pytest.raises(data.DataError, match="000001.png"):
+    with pytest.raises(DataError, match="000001.png"):
         with data.naming_unreadable_files(pairs):
             for _ in ds.take(4):
                 pass
@@ -233,5 +234,5 @@ def test_eval_dataset_is_full_size_in_a_stable_order(tmp_path):
 
 def test_blur_gamma_key(tmp_path):
     root = make_gopro_tree(tmp_path)
-    pairs = data.resolve_pairs(root, blur_key="blur_gamma")
+    pairs = sources.resolve_pairs(root, blur_key="blur_gamma")
     assert "/blur_gamma/" in pairs[0].blur

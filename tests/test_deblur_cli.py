@@ -32,13 +32,6 @@ def test_folder_with_one_corrupt_file(keras_weights, tmp_path):
     assert read_image(str(tmp_path / "out" / "b.png")).shape == (17, 16, 1)
 
 
-@pytest.mark.slow
-def test_without_weights_it_explains_how_to_get_them(tmp_path):
-    result = run_script("deblur.py", f"--input={tmp_path}", f"--output={tmp_path}/o")
-    assert result.returncode != 0
-    assert "checkpoints/lstm" in result.stderr and "train.py" in result.stderr
-
-
 def test_refuses_to_overwrite_inputs(tmp_path):
     from srn_tf.deblur_lib import plan_outputs
     write_png(str(tmp_path / "x.png"), np.zeros((4, 4, 3), np.uint8))

@@ -91,7 +91,9 @@ def test_errors_have_the_command_lines_words(checkpoints, tmp_path):
     empty.mkdir()
     with pytest.raises(ValueError) as caught:
         demo.Deblurrer(str(empty), str(tmp_path)).run(str(corrupt), None, None)
-    assert str(empty) in str(caught.value) and "python train.py" in str(caught.value)
+    message = str(caught.value)   # the commands' advice, in the page's terms (no --weights flag)
+    assert str(empty) in message and "srn-train" in message and "--checkpoints_dir" in message
+    assert "--weights" not in message
 
     with pytest.raises(ValueError, match="pick one of the list"):   # only listed weights load
         deblurrer.run(str(corrupt), None, "../elsewhere.keras")
@@ -148,10 +150,10 @@ def _free_port():
 
 @pytest.fixture
 def server(checkpoints):
-    """`python -m srn_tf.demo` on a free port, uploads limited to 1 MB; yields (url, process)."""
+    """`srn-demo` (python -m srn_tf.commands.demo) on a free port, uploads limited to 1 MB; yields (url, process)."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "srn_tf.demo", f"--checkpoints_dir={checkpoints}",
+        [sys.executable, "-m", "srn_tf.commands.demo", f"--checkpoints_dir={checkpoints}",
          f"--port={port}", "--max_upload_mb=1"], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
         env={**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},

@@ -6,14 +6,15 @@ import pytest
 from scipy.signal import fftconvolve
 from skimage.metrics import peak_signal_noise_ratio
 
-from srn_tf import data, embedded, metrics
+from srn_tf import embedded, metrics, sources
+from srn_tf.errors import DataError
 from srn_tf.image_io import read_image
 
 
 def test_split_is_by_photo_and_complete(embedded_dir):
-    train = data.resolve_pairs(embedded_dir, split="train")
-    test = data.resolve_pairs(embedded_dir, split="test")
-    val = data.resolve_pairs(embedded_dir, split="val")
+    train = sources.resolve_pairs(embedded_dir, split="train")
+    test = sources.resolve_pairs(embedded_dir, split="test")
+    val = sources.resolve_pairs(embedded_dir, split="val")
     photos = {split: {p.name.split("/")[0] for p in pairs}
               for split, pairs in (("train", train), ("test", test), ("val", val))}
     assert photos == {s: set(embedded.PHOTOS[s]) for s in ("train", "test", "val")}
@@ -24,11 +25,11 @@ def test_split_is_by_photo_and_complete(embedded_dir):
         sharp, blur = read_image(pair.sharp), read_image(pair.blur)
         assert sharp.shape[2] == 3 and max(sharp.shape[:2]) <= embedded.VAL_SIDE
         assert 17.0 < metrics.psnr(sharp, blur) < 40.0
-    assert data.resolve_pairs(None, split="test") == test   # the default source
+    assert sources.resolve_pairs(None, split="test") == test   # the default source
 
 
 def test_blur_is_real_blur_and_its_kernel_explains_it(embedded_dir):
-    for pair in data.resolve_pairs(embedded_dir, split="test"):
+    for pair in sources.resolve_pairs(embedded_dir, split="test"):
         blur, sharp = read_image(pair.blur), read_image(pair.sharp)
         assert blur.shape == sharp.shape and not np.array_equal(blur, sharp)
         psnr = peak_signal_noise_ratio(sharp, blur)
@@ -82,7 +83,7 @@ def test_materialise_is_atomic_and_versioned(tmp_path, monkeypatch):
     mine = tmp_path / "photos"
     mine.mkdir()
     (mine / "holiday.jpg").write_bytes(b"precious")
-    with pytest.raises(data.DataError, match="holds no embedded dataset"):
+    with pytest.raises(DataError, match="holds no embedded dataset"):
         embedded.materialise(str(mine), frames_per_photo={"train": 1, "test": 1})
     assert sorted(os.listdir(mine)) == ["holiday.jpg"]
 

@@ -180,7 +180,7 @@ def test_infinite_psnr_keeps_every_image_and_the_ranking(tmp_path):
 
 def test_sizes_that_differ_are_refused_before_any_work(tmp_path):
     """NC 4: named before a single image is restored; nothing written."""
-    from srn_tf.data import DataError
+    from srn_tf.errors import DataError
     from srn_tf.evaluate_lib import evaluate
     img = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
     _pair(tmp_path / "d", "a.png", img, img[::-1])

@@ -243,7 +243,7 @@ def test_command_writes_a_fixed_size_tflite(tmp_path):
     weights = str(tmp_path / "gray.keras")
     build_srn("gray").save(weights)
     output = str(tmp_path / "out" / "gray.tflite")
-    result = run_script("-m", "srn_tf.export", "--format=tflite", "--size=48x80",
+    result = run_script("-m", "srn_tf.commands.export", "--format=tflite", "--size=48x80",
                         f"--weights={weights}", f"--output={output}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert export.read_metadata(output)["input_size"] == "48x80"

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageCms, ImageOps
 
-from srn_tf import data
+from srn_tf import preprocess
 from srn_tf.image_io import ImageReadError, image_size, read_file, read_image, write_png
 
 RNG = np.random.default_rng(0)
@@ -37,8 +37,8 @@ def png16(path, array):
 
 
 def in_tf_data(path):
-    """What training's pipeline decodes: data.decode_file inside a tf.data map."""
-    ds = tf.data.Dataset.from_tensor_slices([str(path)]).map(data.decode_file)
+    """What training's pipeline decodes: preprocess.decode_file inside a tf.data map."""
+    ds = tf.data.Dataset.from_tensor_slices([str(path)]).map(preprocess.decode_file)
     return next(iter(ds)).numpy()
 
 

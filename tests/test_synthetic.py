@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from srn_tf import data, metrics, synthetic
+from srn_tf.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +88,9 @@ def test_mixture_parsing_and_batch_shares():
     assert data.held_out_source("synthetic,/data/GOPRO:2") == "/data/GOPRO"
     assert data.is_builtin("synthetic,embedded:0.3") and not data.is_builtin("synthetic,/x")
     for bad in ("synthetic,embedded:0", "synthetic,embedded:-1", "synthetic,"):
-        with pytest.raises(data.DataError, match="positive weight"):
+        with pytest.raises(DataError, match="positive weight"):
             data.parse_mixture(bad)
-    with pytest.raises(data.DataError, match="get no crop"):
+    with pytest.raises(DataError, match="get no crop"):
         data.mixture_batch_sizes(data.parse_mixture("synthetic,embedded:0.01"), 4)
 
 

@@ -1,0 +1,79 @@
+"""Deblur a photo, a folder of photos (or video frames), or a video with SRN.
+
+  srn-deblur --input=photo.jpg --output=out/ --weights=checkpoints/lstm
+  srn-deblur --input=photos/ --output=out/ --weights=checkpoints/train_color
+  srn-deblur --input=clip.mp4 --output=clip_deblurred.mp4 --weights=checkpoints/lstm
+
+Results are PNGs named after their inputs (a video: a video). --weights is a .keras file, a
+training run's folder, or the release's checkpoint folder. The user guide: docs/deblurring.md.
+"""
+
+import os
+import sys
+
+from absl import flags
+
+from srn_tf import cli, cli_flags, deblur_lib, video
+from srn_tf.convert import WEIGHTS_ADVICE, load_model
+from srn_tf.errors import error_message
+from srn_tf.model import MODEL_TYPES
+
+
+def define_flags():
+    flags.DEFINE_string("input", None, "an image file, a folder of images or a video file")
+    flags.DEFINE_string("output", None, "folder for the deblurred PNGs (created if needed); for "
+                        "one image, a .png file name; the output video file when --input is a "
+                        "video")
+    flags.DEFINE_string("weights", None, "a .keras file, a training run's folder (its "
+                        "model.keras), or an original release checkpoint (folder or prefix such "
+                        "as checkpoints/lstm/deblur.model-523000)")
+    flags.DEFINE_enum("model_type", None, list(MODEL_TYPES),
+                      "model type of a TF1 checkpoint, when it cannot be detected")
+    flags.DEFINE_boolean("skip_existing", False, "leave out inputs whose result already exists "
+                         "(to finish an interrupted folder)")
+    flags.DEFINE_integer("batch_size", 4, "video frames deblurred together")
+    flags.DEFINE_boolean("temporal_state", False, "lstm models, videos and folders of frames: "
+                         "carry the ConvLSTM state from one frame to the next (not in the "
+                         "release, which starts every image afresh; see docs/video.md)")
+    cli_flags.define_inference_flags()
+    flags.mark_flags_as_required(["input", "output"])
+
+
+def main(argv):
+    del argv
+    values = flags.FLAGS
+    if not values.weights:
+        sys.exit(f"error: no --weights given. {WEIGHTS_ADVICE}; pass it as --weights=PATH")
+    options = cli_flags.inference_options()   # a bad --tile is refused before anything loads
+    is_video = video.is_video(values.input)
+    try:
+        if not is_video:
+            deblur_lib.plan_outputs(values.input, values.output)   # refuse a bad --output first
+        model = load_model(values.weights, values.model_type)
+        if is_video:
+            result = video.deblur_video(model, values.input, values.output, values.batch_size,
+                                        values.temporal_state, **options)
+            print(f"wrote {values.output}: {result}")
+            return
+        written, skipped, existing = deblur_lib.deblur_files(
+            model, values.input, values.output, values.temporal_state, values.skip_existing,
+            **options)
+    except ValueError as e:
+        sys.exit(f"error: {error_message(e) or e}")   # hints as flags (--model_type=gray)
+    if existing:
+        print(f"left {len(existing)} image(s) whose result exists (--skip_existing)")
+    if len(written) == 1:
+        print(f"wrote {written[0]}")
+    elif written:
+        print(f"wrote {len(written)} images to {os.path.dirname(written[0])}")
+    if skipped:
+        sys.exit(f"error: {len(skipped)} image(s) could not be read and were skipped: {skipped}")
+
+
+def run():
+    """The `srn-deblur` command (and the checkout's deblur.py)."""
+    cli.run(main, define_flags, __doc__)
+
+
+if __name__ == "__main__":
+    run()
