@@ -1,6 +1,7 @@
 """Deblurring image files and folders: the logic behind `deblur.py`."""
 
 import collections
+import dataclasses
 import logging
 import os
 import tempfile
@@ -8,8 +9,7 @@ import tempfile
 from tqdm import tqdm
 
 from srn_tf.errors import ImageReadError, Interrupted
-from srn_tf.image_io import (IMAGE_EXTENSIONS, encode_animated_png, list_images, read_file,
-                             write_bytes, write_png)
+from srn_tf.image_io import image_extensions, list_images, read_file, write_image
 from srn_tf.inference import deblur_with
 from srn_tf.model import model_type_of
 from srn_tf.video import frame_restorer
@@ -37,9 +37,11 @@ def _output_names(inputs):
 def plan_outputs(input_path, output):
     """[(input file, output PNG)] for a file or a folder of images; checked before any work.
 
-    `output` is a folder (created if needed: results are named after their inputs, see
-    `_output_names`), or, for a single input image, a file name ending in .png: that file.
-    Raises ValueError when the input does not exist or holds no image, when `output` is an
+    A folder's inputs are all its files (`srn_tf.image_io.list_images`: whatever their
+    extension, hidden files left out); those that turn out not to be images are named and skipped
+    by `deblur_files`. `output` is a folder (created if needed: results are named after their
+    inputs, see `_output_names`), or, for a single input image, a file name ending in .png: that
+    file. Raises ValueError when the input does not exist or holds no file, when `output` is an
     existing file that cannot be one (a folder input, or not a .png), names another image format,
     when an output would overwrite an input, or when its folder cannot be written.
     """
@@ -47,7 +49,8 @@ def plan_outputs(input_path, output):
     if not single:
         inputs = list_images(input_path)
         if not inputs:
-            raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {input_path}")
+            raise ValueError(f"no files in {input_path} (hidden files, such as .DS_Store, are "
+                             "left out; subfolders are not searched)")
     elif os.path.isfile(input_path):
         inputs = [input_path]
     else:
@@ -60,7 +63,7 @@ def plan_outputs(input_path, output):
     elif os.path.exists(output):
         raise ValueError(f"--output {output} is an existing file, not a folder: give a folder "
                          "for the results" + (", or a .png file name" if single else ""))
-    elif extension in IMAGE_EXTENSIONS:
+    elif extension in image_extensions():
         raise ValueError(f"--output {output}: results are PNG files; "
                          + ("name the output .png, or give a folder" if single else
                             "give a folder for the results of a folder of images"))
@@ -95,24 +98,30 @@ def _check_writable(folder, output):
                          "choose another --output") from e
 
 
-def deblur_file(restore, model_type, source, target):
-    """Deblurs one image file into the PNG `target`: same size and bit depth, alpha carried
-    through, the input's ICC profile attached; every frame of an animated file (GIF, APNG, WebP)
-    into an animated PNG with the same frame timing. Returns the number of frames.
-
-    Raises ImageReadError naming `source` when it cannot be read or deblurred.
-    """
-    decoded = read_file(source)
+def deblur_decoded(restore, model_type, decoded, name):
+    """The deblurred `Decoded` of a decoded file: every frame through
+    `srn_tf.inference.deblur_with(restore, model_type, frame)` (same size, dtype and channels,
+    alpha carried through), the ICC profile and frame timing kept. What deblur.py and the web
+    demo write (`srn_tf.image_io.write_image`). Raises ImageReadError naming `name` when a frame
+    cannot be deblurred."""
     try:
         frames = [deblur_with(restore, model_type, frame) for frame in decoded.frames]
     except ValueError as e:
-        raise ImageReadError(f"cannot deblur {source}: {e}") from e
-    if decoded.animated:
-        write_bytes(target, encode_animated_png(frames, decoded.durations, decoded.loop,
-                                                decoded.icc_profile))
-    else:
-        write_png(target, frames[0], decoded.icc_profile)
-    return len(frames)
+        raise ImageReadError(f"cannot deblur {name}: {e}") from e
+    return dataclasses.replace(decoded, frames=frames)
+
+
+def deblur_file(restore, model_type, source, target):
+    """Deblurs one image file into the PNG `target` (`deblur_decoded`, `write_image`): same size
+    and bit depth, alpha carried through, the input's ICC profile attached; every frame of an
+    animated file (GIF, APNG, WebP) into an animated PNG with the same frame timing. The input's
+    pixels are let go before the result is encoded. Returns the number of frames.
+
+    Raises ImageReadError naming `source` when it cannot be read or deblurred.
+    """
+    restored = deblur_decoded(restore, model_type, read_file(source), source)
+    write_image(target, restored)
+    return len(restored.frames)
 
 
 def tile_progress_bar():
@@ -140,8 +149,9 @@ def deblur_files(model, input_path, output, temporal_state=False, skip_existing=
     `options` go to `srn_tf.deblur` (tile, overlap, precision, jit_compile). With
     `temporal_state` (lstm models) a folder is a video's frames: deblurred in name order with the
     ConvLSTM state carried from one to the next (`srn_tf.video.TemporalDeblurrer`). Every output
-    name is checked before the first image is deblurred. Unreadable or unsupported images are
-    reported by path and skipped; the others are done. With `skip_existing`, inputs whose
+    name is checked before the first image is deblurred. Files that are not readable images
+    (of a folder: any file, see `plan_outputs`) are reported by path with the reason and skipped;
+    the others are done. With `skip_existing`, inputs whose
     output file exists are left as they are (a rerun after an interruption finishes the rest).
     Returns (written output paths, skipped input paths, inputs left out because their output
     existed). Raises `srn_tf.errors.Interrupted` on Ctrl-C/SIGTERM, saying how many images were

@@ -6,9 +6,11 @@
 A Gradio page (https://www.gradio.app). The weights are picked from what `--checkpoints_dir`
 holds: `.keras` files (`x.keras`, a training run's `<run>/model.keras`) and the original release's
 checkpoint folders (`<name>/checkpoint`, the type detected from the variables). A photo goes
-through `srn_tf.deblur`, a video through `srn_tf.video.deblur_video`, exactly as in `deblur.py`;
-files are decoded with `srn_tf.image_io.read_image`, and bad files and weights get the command
-line's messages. Uploads, results and Gradio's cache live in one temporary folder, removed on
+through deblur.py's own path (`srn_tf.image_io.read_file`, `srn_tf.deblur_lib.deblur_decoded`,
+`srn_tf.image_io.write_image`), so the full-size download is the file deblur.py writes for the
+same photo and weights, byte for byte: same bit depth, alpha, ICC profile, and every frame of an
+animated GIF/APNG/WebP. A video goes through `srn_tf.video.deblur_video`, as in deblur.py. Bad
+files and weights get the command line's messages. Uploads, results and Gradio's cache live in one temporary folder, removed on
 exit; nothing else is read or written on a visitor's behalf.
 """
 
@@ -26,9 +28,10 @@ import numpy as np
 
 from srn_tf import metrics, video
 from srn_tf.convert import RUN_CONFIG_FILE, WEIGHTS_ADVICE, is_tf1_checkpoint, load_model
+from srn_tf.deblur_lib import deblur_decoded
 from srn_tf.errors import error_message
-from srn_tf.image_io import IMAGE_EXTENSIONS, read_image, to_rgb8, write_png
-from srn_tf.inference import DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, PRECISIONS, deblur, plan_tiles
+from srn_tf.image_io import image_extensions, read_file, read_image, to_rgb8, write_image
+from srn_tf.inference import DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, PRECISIONS, plan_tiles
 from srn_tf.model import model_type_of
 
 DEFAULT_MAX_UPLOAD_MB = 100
@@ -37,6 +40,13 @@ VIDEO_BATCH_SIZE = 4      # deblur.py's --batch_size default
 TILING = {"auto (whole up to 1280×720 pixels, tiles above)": None, "whole image": 0,
           "256 × 256 tiles": 256, "512 × 512 tiles": 512, "1024 × 1024 tiles": 1024}
 CSS = "#error b { color: var(--error-text-color, #b91c1c); }"
+
+
+def upload_types():
+    """Gradio `file_types` of the image boxes: every extension Pillow reads, and any file whose
+    name says image/* (e.g. .heic without its plugin), which the page then names with the
+    reader's reason rather than Gradio's list of extensions."""
+    return list(image_extensions()) + ["image"]
 
 
 def find_weights(checkpoints_dir):
@@ -63,8 +73,9 @@ def no_weights_message(checkpoints_dir):
 
 @dataclasses.dataclass
 class Result:
-    """What one run gives the page: `before`/`after` (uint8, images only) or `video` (a path),
-    the full-size `output_path` to download, and `summary` (Markdown)."""
+    """What one run gives the page: `before`/`after` (uint8 RGB for the slider, images only: the
+    first frame of an animated one) or `video` (a path), the full-size `output_path` to download,
+    and `summary` (Markdown)."""
     summary: str
     output_path: str
     before: np.ndarray = None
@@ -115,15 +126,17 @@ class Deblurrer:
         """Deblurs an uploaded image or video.
 
         Args:
-          upload: path of the image (any format `read_image` takes) or video (`video.is_video`).
+          upload: path of the image (any file `read_file` takes, animated ones too) or video
+            (`video.is_video`).
           reference: path of a sharp image of the same size, or None; gives PSNR/SSIM (uint8, as
-            `srn_tf.metrics`) of the input and of the result. Ignored for videos.
+            `srn_tf.metrics`) of the input and of the result. Ignored for videos; refused for an
+            animated image.
           choice: an entry of `weights_choices()`.
           precision: "float32" or "bfloat16"; tiling: a key of `TILING` (None: auto).
           progress: f(fraction, desc=...) or None.
         Returns:
-          A `Result`; the image result is exactly `srn_tf.deblur(model, read_image(upload), ...)`,
-          written as PNG (16-bit for 16-bit input).
+          A `Result`; the image result is written as deblur.py writes it (`deblur_decoded`,
+          `write_image`: the same PNG, byte for byte, for the same file, weights and tiling).
         Raises:
           ValueError with the command line's message (`srn_tf.errors.error_message`; for other
           ValueErrors, such as a VideoError, their text) for a bad file or bad weights, the
@@ -164,7 +177,11 @@ class Deblurrer:
             return Result(summary=f"{model_line}  \n**time** {seconds:.2f} s for {written} "
                           f"({precision})", output_path=output, video=output)
         progress(0.05, desc="reading the image")
-        blurry = read_image(upload)
+        decoded = read_file(upload)
+        blurry = decoded.frames[0]
+        if reference and decoded.animated:
+            raise ValueError(f"the image {upload} is animated ({len(decoded.frames)} frames): a "
+                             "sharp reference is compared with a still image only; leave it out")
         sharp = read_image(reference) if reference else None
         if sharp is not None and (sharp.shape, sharp.dtype) != (blurry.shape, blurry.dtype):
             raise ValueError(f"the sharp reference {reference} is {sharp.shape} {sharp.dtype}, "
@@ -172,8 +189,10 @@ class Deblurrer:
                              "of the same size, channels and bit depth")
         progress(0.1, desc="deblurring")
         start = time.perf_counter()
-        restored = deblur(model, blurry, tile=tile, precision=precision)
+        deblurred = deblur_decoded(video.frame_restorer(model, tile=tile, precision=precision),
+                                   model_type, decoded, upload)
         seconds = time.perf_counter() - start
+        restored = deblurred.frames[0]
         height, width = blurry.shape[:2]
         tiles = (tile, tile) if tile else (
             (0, 0) if tile == 0 else plan_tiles(height, width, DEFAULT_MEMORY_BUDGET,
@@ -182,13 +201,17 @@ class Deblurrer:
         first = (choice, os.path.getmtime(os.path.join(self.checkpoints_dir, choice)), precision)
         note = "" if first in self._traced else "; the first run also builds TensorFlow's graph"
         self._traced.add(first)
-        lines = [model_line,
-                 f"**time** {seconds:.2f} s for {width}×{height} ({precision}, {how}{note})"]
+        frames = (f"{len(decoded.frames)} frames of " if decoded.animated else "")
+        lines = [model_line, f"**time** {seconds:.2f} s for {frames}{width}×{height} "
+                             f"({precision}, {how}{note})"]
+        if decoded.animated:
+            lines.append("every frame is in the download (an animated PNG); the slider shows "
+                         "the first")
         if sharp is not None:
             progress(0.9, desc="PSNR/SSIM")
             lines.append(self._scores(blurry, restored, sharp))
         output = os.path.join(out_dir, f"{stem}_deblurred.png")
-        write_png(output, restored)
+        write_image(output, deblurred)
         return Result(summary="  \n".join(lines), output_path=output,
                       before=to_rgb8(blurry), after=to_rgb8(restored))
 
@@ -214,9 +237,9 @@ def build_app(deblurrer, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="blurry photo or video", elem_id="upload",
-                                 file_types=list(IMAGE_EXTENSIONS + video.VIDEO_EXTENSIONS))
+                                 file_types=upload_types() + list(video.VIDEO_EXTENSIONS))
                 reference = gr.File(label="sharp reference (optional: PSNR/SSIM)",
-                                    elem_id="reference", file_types=list(IMAGE_EXTENSIONS))
+                                    elem_id="reference", file_types=upload_types())
                 with gr.Row():
                     weights = gr.Dropdown(choices, value=choices[0] if choices else None,
                                           label=f"weights in {deblurrer.checkpoints_dir}",

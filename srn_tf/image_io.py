@@ -1,7 +1,9 @@
 """Reading and writing image files: one decoder (`decode`) for deblur, evaluate and training.
 
-An image is what an image viewer shows. `decode` reads a file with Pillow and returns its pixels
-as uint8 or uint16 arrays H×W×C:
+An image is what an image viewer shows. `decode` reads a file with Pillow, in any format Pillow
+reads (its registry of plugins: PNG, JPEG/JFIF, TIFF, WebP, AVIF, GIF, BMP, …; HEIC/HEIF too when
+the pillow-heif plugin is installed, `pip install pillow-heif`), told by its content, not its
+name, and returns its pixels as uint8 or uint16 arrays H×W×C:
 
   * C = 1 grey (modes 1, L, I;16), 2 grey + alpha (LA), 3 RGB (RGB, YCbCr, CMYK, a palette
     without transparency), 4 RGB + alpha (RGBA, PA, a palette with transparency);
@@ -15,16 +17,26 @@ as uint8 or uint16 arrays H×W×C:
   * animated files (GIF, APNG, WebP with more than one frame) give every frame, composited as a
     viewer shows them, with each frame's duration.
 
-Anything else (32-bit integer or float images, modes such as LAB or HSV, files Pillow cannot read)
-raises `ImageReadError` naming the file and the reason. Writing is atomic (a temporary file renamed
-into place), and the files get the permissions any file the user creates gets (0666 less umask).
+Size: any image whose deblurring fits in this machine's memory is read (`check_memory`: the
+decoded image, its result and one working copy, against the physical memory less what
+TensorFlow and one tile of the network take); Pillow's own decompression-bomb limit (89 MP, an
+error above 179 MP) is lifted for srn-tf's reads only. Pixels are converted in strips and turned
+into place, so a photo is held once as Pillow decodes it and once as the array, never more.
+
+Anything else (32-bit integer or float images, modes such as LAB or HSV, camera raw files, files
+Pillow cannot read, images too large for the memory) raises `ImageReadError` naming the file,
+the reason and what to do. Writing is atomic (a temporary file renamed into place), and the
+files get the permissions any file the user creates gets (0666 less umask).
 """
 
+import contextlib
 import dataclasses
+import functools
 import io
 import os
 import struct
 import tempfile
+import threading
 import zlib
 
 import numpy as np
@@ -33,9 +45,32 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from srn_tf.errors import ImageReadError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+try:   # optional: HEIC/HEIF, the iPhone's photo format (pip install pillow-heif)
+    import pillow_heif
+except ImportError:
+    pillow_heif = None
+else:
+    pillow_heif.register_heif_opener()
+
 _EXIF_ORIENTATION = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Files in a folder that are not the user's: macOS's .DS_Store and ._ files (and every name
+# starting with a dot, hidden on macOS and Linux), Windows' own hidden Thumbs.db and desktop.ini.
+_SYSTEM_FILES = ("thumbs.db", "ehthumbs.db", "desktop.ini")
+# Camera raw files: Pillow would read some (TIFF-based: DNG, NEF, …) as their small preview.
+RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf",
+                  ".orf", ".rw2", ".rwl", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc",
+                  ".mrw", ".mos")
+_HEIF_EXTENSIONS = (".heic", ".heif", ".hif", ".heics", ".heifs")
+
+
+def image_extensions():
+    """The file name extensions Pillow reads (lower case, with the dot, sorted), from its registry
+    of plugins (`PIL.Image.registered_extensions`, the formats it can open): .png, .jpg, .jfif,
+    .avif, .webp, .tif, …, and .heic/.heif with pillow-heif. What the web demo offers to upload;
+    folders are listed by `list_images`, which does not look at extensions."""
+    return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
+                        if fmt in Image.OPEN))
 
 
 @dataclasses.dataclass
@@ -69,91 +104,250 @@ def _orientation(image):
     return image.getexif().get(_EXIF_ORIENTATION, 1)
 
 
+# Turning H×W×C pixels as a viewer does for an EXIF orientation tag (views, no copy); _UNDO[o]
+# turns back (each turn is its own inverse but the quarter turns 6 and 8).
+_TURNS = {2: np.fliplr, 3: lambda a: np.rot90(a, 2), 4: np.flipud,
+          5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
+          7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2), 8: lambda a: np.rot90(a, 1)}
+_UNDO = {**{o: o for o in _TURNS}, 6: 8, 8: 6}
+_STRIP_BYTES = 16 * 2**20   # pixels converted from Pillow's storage this many bytes at a time
+
+
 def _orient(pixels, orientation):
-    """Turns H×W×C pixels as a viewer does for an EXIF orientation tag (1–8)."""
-    turn = {2: np.fliplr, 3: lambda a: np.rot90(a, 2), 4: np.flipud,
-            5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1),
-            7: lambda a: np.rot90(np.swapaxes(a, 0, 1), 2), 8: lambda a: np.rot90(a, 1)}
-    return np.ascontiguousarray(turn[orientation](pixels)) if orientation in turn else pixels
+    """Turns H×W×C pixels as a viewer does for an EXIF orientation tag (1–8): a new array."""
+    return np.ascontiguousarray(_TURNS[orientation](pixels)) if orientation in _TURNS else pixels
 
 
-def _pixels(frame):
-    """One Pillow frame → (uint8/uint16 H×W×C array, ICC profile kept or None)."""
+# srn-tf's image size limit: a photo is refused when its peak memory while deblurred does not fit
+# in the machine's memory less RESERVED_MEMORY. The peak is PEAK_COPIES × its decoded size,
+# counted with at least 3 channels (a grey photo given to a color model is deblurred as RGB):
+# the decoded image, its result and Pillow's copy while decoding or encoding; 16-bit colour or
+# grey + alpha, which TensorFlow's PNG encoder writes from two copies of its own, DEEP_COPIES.
+# Measured with benchmarks/large_photo.py (network stubbed): an 8-bit RGB 12000×9000 JPEG turned
+# by EXIF peaks at 7.4 bytes/pixel (2.5 × 3), an RGBA PNG at 11.3 (2.8 × 4), a grey PNG at 5.3
+# (1.8 × 3), a 4000×3000 16-bit RGB PNG at 26.6 (4.4 × 6). The reserve is TensorFlow with the
+# model and the network on its tiles at the default memory budget: 889 MiB after the imports and
+# the model, +670 MiB for a 2400×1800 photo (large_photo.py --network), rounded up.
+PEAK_COPIES = 3
+DEEP_COPIES = 5
+RESERVED_MEMORY = 2 * 2**30
+
+
+@functools.cache
+def machine_memory():
+    """Bytes of memory this process can have: the physical memory, or a container's (cgroup)
+    limit when lower; None where neither can be read (e.g. Windows). Read once."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                limits.append(int(f.read()))
+        except (OSError, ValueError):      # absent, or "max": no limit
+            pass
+    return min(limits) if limits else None
+
+
+def _peak_bytes_per_pixel(channels, sample_bytes):
+    copies = DEEP_COPIES if sample_bytes == 2 and channels > 1 else PEAK_COPIES
+    return copies * max(channels, 3) * sample_bytes
+
+
+def max_pixels(channels, sample_bytes, memory=None):
+    """The most pixels (all frames together) of an image with `channels` (1–4) samples of
+    `sample_bytes` (1 or 2) each that srn-tf reads: see PEAK_COPIES. `memory`: bytes, default
+    `machine_memory()`. None where the memory cannot be read (then there is no limit)."""
+    memory = machine_memory() if memory is None else memory
+    if memory is None:
+        return None
+    return max(0, memory - RESERVED_MEMORY) // _peak_bytes_per_pixel(channels, sample_bytes)
+
+
+def check_memory(name, width, height, channels, sample_bytes, frames=1):
+    """Raises ImageReadError naming `name` when the image is larger than `max_pixels` allows:
+    the memory it needs, the machine's, and the largest part that fits."""
+    limit = max_pixels(channels, sample_bytes)
+    pixels = width * height * frames
+    if limit is None or pixels <= limit:
+        return
+    need = pixels * _peak_bytes_per_pixel(channels, sample_bytes) + RESERVED_MEMORY
+    kind = {1: "grey", 2: "grey + alpha", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels}-channel")
+    several = f" in {frames} frames" if frames > 1 else ""
+    raise ImageReadError(
+        f"cannot read image {name}: {width}×{height} pixels ({_megapixels(pixels)} MP{several}, "
+        f"{8 * sample_bytes}-bit {kind}) need about {need / 2**30:.1f} GiB of memory to deblur, "
+        f"more than this machine's {machine_memory() / 2**30:.1f} GiB; cut it into parts of at "
+        f"most {_megapixels(limit)} MP (or scale it down), or use a machine with more memory")
+
+
+def _megapixels(pixels):
+    return f"{pixels / 1e6:.0f}" if pixels >= 10**7 else f"{pixels / 1e6:.2g}"
+
+
+_PILLOW_LIMIT = threading.RLock()
+
+
+@contextlib.contextmanager
+def _without_pillow_limit():
+    """Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`: a warning above 89 MP, an
+    error above 179 MP) lifted while srn-tf opens a file: `check_memory` is srn-tf's limit. The
+    setting is Pillow's, for the whole process: a lock keeps srn-tf's threads from restoring it
+    under one another, and it is restored at once."""
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _layout(image, deep):
+    """(channels, bytes per sample) of what `decode` gives for an open Pillow image."""
+    mode = image.mode
+    channels = {"1": 1, "L": 1, "LA": 2, "La": 2, "P": 4 if "transparency" in image.info else 3,
+                "PA": 4, "RGB": 3, "RGBX": 3, "YCbCr": 3, "CMYK": 3, "RGBA": 4,
+                "RGBa": 4}.get(mode, len(image.getbands()))
+    return channels, 2 if deep or mode.startswith("I;16") else 1
+
+
+def _strip_converter(frame):
+    """(f(Pillow strip of `frame`) → uint8/uint16 h×W×C array, C, dtype, ICC profile kept or
+    None) for one Pillow frame; ValueError for a mode srn-tf does not take."""
     icc = frame.info.get("icc_profile") or None
     mode = frame.mode
-    if mode == "CMYK":
-        if icc:
-            frame = ImageCms.profileToProfile(frame, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
-                                              ImageCms.createProfile("sRGB"), outputMode="RGB")
-        else:
-            frame = frame.convert("RGB")
-        icc, mode = None, "RGB"
-    elif mode == "P":
-        mode = "RGBA" if "transparency" in frame.info else "RGB"
-    elif mode in ("PA", "RGBa", "La"):
-        mode = {"PA": "RGBA", "RGBa": "RGBA", "La": "LA"}[mode]
-    elif mode in ("1", "RGBX", "YCbCr"):
-        mode = {"1": "L", "RGBX": "RGB", "YCbCr": "RGB"}[mode]
-    elif mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        array = np.asarray(frame).astype(np.uint16)
-        return array[:, :, None], icc
-    if mode not in ("L", "LA", "RGB", "RGBA"):
-        raise ValueError(f"pixel mode {frame.mode} is not supported (8- or 16-bit grey, grey + "
-                         "alpha, RGB, RGBA, palette and CMYK are); save it as an 8- or 16-bit PNG")
-    array = np.asarray(frame if frame.mode == mode else frame.convert(mode))
-    return (array[:, :, None] if array.ndim == 2 else array), icc
+    if mode == "CMYK":      # to sRGB, with the file's own CMYK profile when it has one
+        if not icc:
+            return (lambda strip: np.asarray(strip.convert("RGB"))), 3, np.uint8, None
+        profiles = ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB")
+        return (lambda strip: np.asarray(ImageCms.profileToProfile(strip, *profiles,
+                                                                   outputMode="RGB"))), 3, \
+            np.uint8, None
+    if mode.startswith("I;16"):
+        return (lambda strip: np.asarray(strip).astype(np.uint16)[:, :, None]), 1, np.uint16, icc
+    target = {"P": "RGBA" if "transparency" in frame.info else "RGB", "PA": "RGBA",
+              "RGBa": "RGBA", "La": "LA", "1": "L", "RGBX": "RGB", "YCbCr": "RGB"}.get(mode, mode)
+    if target not in ("L", "LA", "RGB", "RGBA"):
+        raise ValueError(f"pixel mode {mode} is not supported (8- or 16-bit grey, grey + alpha, "
+                         "RGB, RGBA, palette and CMYK are); save it as an 8- or 16-bit PNG")
+    channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[target]
+
+    def convert(strip):
+        array = np.asarray(strip if strip.mode == target else strip.convert(target))
+        return array[:, :, None] if array.ndim == 2 else array
+    return convert, channels, np.uint8, icc
+
+
+def _pixels(frame, orientation):
+    """One Pillow frame → (uint8/uint16 H×W×C array turned as a viewer shows it (EXIF
+    `orientation`), ICC profile kept or None).
+
+    A frame over _STRIP_BYTES is converted strip by strip into an array already turned: besides
+    Pillow's own storage of the frame, only the result and one strip are held (np.asarray of the
+    whole frame would hold Pillow's bytes of it as well, and turning it a third copy). A smaller
+    one is converted whole (no strip copies: what training decodes)."""
+    convert, channels, dtype, icc = _strip_converter(frame)
+    width, height = frame.size
+    rows = max(1, _STRIP_BYTES // (4 * width))     # Pillow holds up to 4 bytes a pixel
+    if rows >= height:
+        return _orient(convert(frame), orientation), icc
+    shape = (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+    pixels = np.empty(shape + (channels,), dtype)
+    stored = _TURNS[_UNDO[orientation]](pixels) if orientation in _TURNS else pixels
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        stored[top:bottom] = convert(frame.crop((0, top, width, bottom)))
+    return pixels, icc
+
+
+def _is_deep(image, head):
+    """Whether an open image is a 16-bit colour (or grey + alpha) PNG or TIFF, whose pixels Pillow
+    would reduce to 8 bits (16-bit grey Pillow keeps); `head`: the file's first 25 bytes."""
+    if image.mode.startswith("I;16"):
+        return False
+    if image.format == "PNG":       # IHDR's bit depth: after the signature, IHDR's length and
+        return head[:8] == _PNG_SIGNATURE and head[24:25] == b"\x10"   # type, width and height
+    return image.format == "TIFF" and max(image.tag_v2.get(258, (8,)) or (8,)) == 16
 
 
 def _deep_colour(image, data):
-    """The uint16 H×W×C pixels of a 16-bit colour (or grey + alpha) PNG or TIFF, which Pillow
-    would reduce to 8 bits; None for every other file."""
-    if image.mode.startswith("I;16"):
-        return None                       # 16-bit grey: Pillow keeps it
-    if image.format == "PNG" and data[:8] == _PNG_SIGNATURE and data[24] == 16:
-        # (IHDR's bit depth: after the signature, IHDR's length and type, width and height)
+    """The uint16 H×W×C pixels of a 16-bit colour PNG or TIFF (`_is_deep`) from its bytes."""
+    if image.format == "PNG":
         return tf.io.decode_png(data, dtype=tf.uint16).numpy()
-    if image.format == "TIFF" and max(image.tag_v2.get(258, (8,)) or (8,)) == 16:
-        import tifffile                   # a scikit-image dependency
-        pixels = tifffile.imread(io.BytesIO(data), key=0)
-        return pixels[:, :, None] if pixels.ndim == 2 else pixels
-    return None
+    import tifffile                   # a scikit-image dependency
+    pixels = tifffile.imread(io.BytesIO(data), key=0)
+    return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
 
-def decode(data, name="image"):
-    """Decodes the bytes of an image file → `Decoded` (see the module docstring).
+def _unreadable_reason(name):
+    """What to say of a file Pillow cannot identify: its hint by extension, if any."""
+    if os.path.splitext(name)[1].lower() in _HEIF_EXTENSIONS and pillow_heif is None:
+        return ("not an image file Pillow can read: HEIC/HEIF photos need the pillow-heif "
+                "plugin (pip install pillow-heif)")
+    return "not an image file Pillow can read (empty, truncated or another format)"
 
-    `name` (the path) is used in error messages. Raises ImageReadError for a corrupt, truncated
-    or unsupported file.
+
+def decode(source, name="image"):
+    """Decodes an image file → `Decoded` (see the module docstring).
+
+    source: the file's bytes, or a binary file object open on it (`read_file`: then only the
+      header is read before the size is checked, and the file is read once). `name` (the path)
+      is used in messages, and its extension for camera raw files.
+    Raises ImageReadError for a corrupt, truncated, unsupported or too large file
+    (`check_memory`), or a camera raw file.
     """
+    if os.path.splitext(name)[1].lower() in RAW_EXTENSIONS:
+        raise ImageReadError(
+            f"cannot read image {name}: a camera raw file, which srn-tf does not develop (Pillow "
+            "would read only its small preview); export it from your raw developer (darktable, "
+            "RawTherapee, Lightroom, …) as a 16-bit TIFF or PNG and deblur that")
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            orientation = _orientation(image)
-            count = getattr(image, "n_frames", 1)
-            deep = _deep_colour(image, data)
-            if count > 1 and deep is not None:
+        head = stream.read(25)
+        stream.seek(0)
+        with contextlib.ExitStack() as stack:
+            with _without_pillow_limit():
+                image = stack.enter_context(Image.open(stream))
+                count = getattr(image, "n_frames", 1)
+            deep = _is_deep(image, head)
+            channels, sample_bytes = _layout(image, deep)
+            check_memory(name, *image.size, channels, sample_bytes, count)
+            if count > 1 and deep:
                 raise ValueError(f"16-bit files of several frames ({count}) are not supported; "
                                  "save each frame as a 16-bit PNG")
-            frames, durations, icc = [], [], None
-            for index in range(count):
-                image.seek(index)
-                pixels, frame_icc = _pixels(image)
-                icc = icc or frame_icc
-                frames.append(pixels)
-                durations.append(image.info.get("duration", 100))
+            if image.width * image.height > (Image.MAX_IMAGE_PIXELS or np.inf):
+                stack.enter_context(_without_pillow_limit())   # Pillow checks again as it loads
+            orientation = _orientation(image)
+            if deep:
+                stream.seek(0)
+                frames, durations = [_orient(_deep_colour(image, stream.read()),
+                                             orientation)], [None]
+                icc = image.info.get("icc_profile") or None
+            else:
+                frames, durations, icc = [], [], None
+                for index in range(count):
+                    image.seek(index)
+                    pixels, frame_icc = _pixels(image, orientation)
+                    icc = icc or frame_icc
+                    frames.append(pixels)
+                    durations.append(image.info.get("duration", 100))
             loop = image.info.get("loop", 0)
-        if deep is not None:
-            frames = [deep]
         channels = max(f.shape[2] for f in frames)
         if channels in (2, 4) and any(f.shape[2] != channels for f in frames):   # alpha in some
             frames = [f if f.shape[2] == channels else np.concatenate(
                 [np.broadcast_to(f, f.shape[:2] + (channels - 1,)),
                  np.full(f.shape[:2] + (1,), np.iinfo(f.dtype).max, f.dtype)], axis=2)
                 for f in frames]
-        frames = [_orient(f, orientation) for f in frames]
-    except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError,
-            Image.DecompressionBombError, tf.errors.OpError, ImageCms.PyCMSError) as e:
+    except ImageReadError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, UnidentifiedImageError,
+            tf.errors.OpError, ImageCms.PyCMSError) as e:
         if isinstance(e, UnidentifiedImageError):   # its text names a BytesIO object, not the file
-            message = "not an image file Pillow can read (empty, truncated or another format)"
+            message = _unreadable_reason(name)
+        elif isinstance(e, MemoryError):
+            message = "not enough memory to decode it; cut it into parts or scale it down"
         else:
             message = getattr(e, "message", None) or str(e) or type(e).__name__
         raise ImageReadError(f"cannot read image {name}: {message}") from e
@@ -163,13 +357,13 @@ def decode(data, name="image"):
 
 
 def read_file(path):
-    """Reads and decodes an image file → `Decoded`; raises ImageReadError naming the file."""
+    """Reads and decodes an image file → `Decoded`; raises ImageReadError naming the file (as
+    `decode`, and when it cannot be opened)."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
+            return decode(f, os.fspath(path))
+    except OSError as e:          # (decode's own OSErrors are ImageReadErrors already)
         raise ImageReadError(f"cannot read image {path}: {e.strerror or e}") from e
-    return decode(data, os.fspath(path))
 
 
 def read_image(path):
@@ -215,13 +409,12 @@ def image_size(path):
     """(height, width) as a viewer shows the image (EXIF orientation applied), read from the file
     header only; None when it is not a readable image."""
     try:
-        with Image.open(path) as image:
+        with _without_pillow_limit(), Image.open(path) as image:
             width, height = image.size
             if _orientation(image) in (5, 6, 7, 8):
                 width, height = height, width
             return height, width
-    except (OSError, ValueError, SyntaxError, UnidentifiedImageError,
-            Image.DecompressionBombError):
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError):
         return None
 
 
@@ -238,30 +431,9 @@ def _png_chunk(kind, payload):
             struct.pack(">I", zlib.crc32(kind + payload)))
 
 
-def encode_png(image, icc_profile=None):
-    """uint8/uint16 H×W or H×W×C (C in 1..4) → PNG bytes of the same bit depth, with the ICC
-    profile (iCCP chunk) when given."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[:, :, None]
-    encoded = tf.io.encode_png(image).numpy()
-    if not icc_profile:
-        return encoded
-    end_of_ihdr = 8 + 8 + 13 + 4
-    iccp = _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
-    return encoded[:end_of_ihdr] + iccp + encoded[end_of_ihdr:]
-
-
-def encode_animated_png(decoded_frames, durations, loop, icc_profile=None):
-    """uint8 frames H×W×C (C in 1..4, one shape) → animated PNG (APNG) bytes with those frame
-    durations (ms) and loop count."""
-    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
-    frames = [Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f, modes[f.shape[2]])
-              for f in decoded_frames]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:],
-                   duration=list(durations), loop=loop, icc_profile=icc_profile)
-    return buffer.getvalue()
+def _as_pillow(frame):
+    """uint8 H×W×C (C in 1..4) or uint16 H×W×1 → a Pillow image (L, LA, RGB, RGBA, I;16)."""
+    return Image.fromarray(np.ascontiguousarray(frame[:, :, 0] if frame.shape[2] == 1 else frame))
 
 
 def ordinary_mode(folder=False):
@@ -272,9 +444,9 @@ def ordinary_mode(folder=False):
     return (0o777 if folder else 0o666) & ~umask
 
 
-def write_bytes(path, payload):
-    """Writes `payload` to `path` atomically: to a temporary file in the same folder, renamed into
-    place when complete, so a reader never sees a half-written file. The file gets the mode an
+def write_with(path, write):
+    """Calls write(binary file) on a temporary file in `path`'s folder and renames it to `path`
+    when complete, so a reader never sees a half-written file. The file gets the mode an
     ordinary write gives (0666 less umask), or the mode of the file it replaces."""
     folder = os.path.dirname(os.path.abspath(path))
     mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else ordinary_mode()
@@ -282,7 +454,7 @@ def write_bytes(path, payload):
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            write(f)
         os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):
@@ -292,13 +464,55 @@ def write_bytes(path, payload):
         raise
 
 
+def write_bytes(path, payload):
+    """Writes `payload` to `path` atomically (`write_with`)."""
+    write_with(path, lambda f: f.write(payload))
+
+
 def write_png(path, image, icc_profile=None):
     """Writes a uint8/uint16 image (H×W or H×W×C, C in 1..4) as a PNG of the same bit depth,
-    atomically (`write_bytes`), with `icc_profile` attached when given."""
-    write_bytes(path, encode_png(image, icc_profile))
+    atomically (`write_with`), with `icc_profile` attached (iCCP chunk) when given.
+
+    Pillow encodes what it holds (8-bit grey, grey + alpha, RGB, RGBA; 16-bit grey) straight into
+    the file, with one copy of the pixels at most (RGB: 4 bytes a pixel); 16-bit colour or grey +
+    alpha, which Pillow would reduce to 8 bits, goes through TensorFlow's encoder."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.dtype == np.uint8 or image.shape[2] == 1:
+        picture = _as_pillow(image)
+        write_with(path, lambda f: picture.save(f, "PNG", icc_profile=icc_profile))
+        return
+    encoded = tf.io.encode_png(image).numpy()
+    end_of_ihdr = 8 + 8 + 13 + 4
+    iccp = (_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
+            if icc_profile else b"")
+    write_with(path, lambda f: f.writelines(
+        [memoryview(encoded)[:end_of_ihdr], iccp, memoryview(encoded)[end_of_ihdr:]]))
+
+
+def write_image(path, decoded):
+    """Writes a `Decoded` as PNG, atomically: a still image with `write_png`; several frames
+    (uint8) as an animated PNG (APNG) with their durations (ms) and loop count. The ICC profile
+    is attached either way."""
+    if not decoded.animated:
+        write_png(path, decoded.frames[0], decoded.icc_profile)
+        return
+    frames = [_as_pillow(f) for f in decoded.frames]
+    write_with(path, lambda f: frames[0].save(
+        f, "PNG", save_all=True, append_images=frames[1:], duration=list(decoded.durations),
+        loop=decoded.loop, icc_profile=decoded.icc_profile))
+
+
+def _is_hidden(name):
+    return name.startswith(".") or name.lower() in _SYSTEM_FILES
 
 
 def list_images(folder):
-    """Image files (by extension) directly in `folder`, sorted by name."""
-    return sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                  if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith("."))
+    """The files of a folder of images: every file directly in `folder`, sorted by name, whatever
+    its extension (Pillow tells formats by content, so a file that is no image is named when it
+    fails to read rather than passed over). Left out: subfolders, and hidden files (names that
+    start with a dot, such as macOS's .DS_Store and ._ files and srn-tf's own temporary files;
+    Windows' Thumbs.db, ehthumbs.db and desktop.ini)."""
+    with os.scandir(folder) as entries:
+        return sorted(e.path for e in entries if e.is_file() and not _is_hidden(e.name))

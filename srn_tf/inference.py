@@ -342,7 +342,7 @@ def blend_tiles(restore, images, tile_size, overlap, progress=None):
     spans_x = _tile_spans(width, tile_size[1], overlap)
     total, done = len(spans_y) * len(spans_x), 0
     scale = np.float32(np.iinfo(images.dtype).max)
-    output = np.empty_like(images)
+    output = np.empty(images.shape, images.dtype)   # C order whatever the strides of images
     carry = np.zeros((count, 0, width, channels), np.float32)   # rows [y0, previous row's end)
     for i, (y0, y1, weight_y) in enumerate(spans_y):
         final_y = spans_y[i + 1][0] if i + 1 < len(spans_y) else y1   # later rows start here
@@ -508,11 +508,23 @@ def deblur_with(restore, model_type, image):
     if gray_into_color:   # R = G = B as a read-only view: no copy of the image
         x = np.broadcast_to(x, x.shape[:2] + (3,))
     y = restore(x[None])[0]
-    if gray_into_color:   # round(mean of R, G, B) in integers, no float64 image: the mean is
-        total = y.sum(axis=2, keepdims=True, dtype=np.uint32)   # k, k + 1/3 or k + 2/3,
-        total += 1                                              # never a tie: (sum + 1) // 3
-        total //= 3
-        y = total.astype(x.dtype)
+    if gray_into_color:
+        y = _grey_mean(y)
     if alpha is not None:
         y = np.concatenate([y, alpha], axis=2)
     return y[:, :, 0] if original.ndim == 2 else y
+
+
+def _grey_mean(rgb):
+    """uint8/uint16 H×W×3 → H×W×1, round(mean of R, G, B) in integers: the mean is k, k + 1/3 or
+    k + 2/3, never a tie, so it is (sum + 1) // 3. Row blocks of 4 MiB: no whole-image uint32
+    or float array."""
+    height, width = rgb.shape[:2]
+    mean = np.empty((height, width, 1), rgb.dtype)
+    rows = max(1, 2**20 // width)
+    for top in range(0, height, rows):
+        total = rgb[top:top + rows].sum(axis=2, keepdims=True, dtype=np.uint32)
+        total += 1
+        total //= 3
+        mean[top:top + rows] = total
+    return mean

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from srn_tf import embedded
 from srn_tf.errors import DataError, ImageReadError
-from srn_tf.image_io import IMAGE_EXTENSIONS, decode_rgb8, image_size
+from srn_tf.image_io import decode_rgb8, image_size, list_images
 
 GOPRO_SPLITS = ("train", "test")
 BLUR_KEYS = ("blur", "blur_gamma")
@@ -41,11 +41,13 @@ def list_error(what, paths, hint):
 
 
 def _images_in(folder):
-    return sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
+    return [os.path.basename(p) for p in list_images(folder)]
 
 
 def _match_by_name(blur_dir, sharp_dir, prefix=""):
-    """Pairs of same-named files; (pairs, unmatched paths)."""
+    """Pairs of same-named files; (pairs, unmatched paths). Every file of the two folders counts
+    (`srn_tf.image_io.list_images`: whatever its extension, hidden files left out), so a file
+    that is not an image is named, unpaired here or unreadable by `check_pairs`."""
     blurs, sharps = set(_images_in(blur_dir)), set(_images_in(sharp_dir))
     pairs = [Pair(os.path.join(blur_dir, n), os.path.join(sharp_dir, n),
                   prefix + os.path.splitext(n)[0]) for n in sorted(blurs & sharps)]

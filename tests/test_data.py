@@ -182,6 +182,28 @@ def test_folder_pair_source_and_its_errors(tmp_path):
         sources.resolve_pairs(str(tmp_path))
 
 
+def test_folder_pairs_take_every_format_and_name_other_files(tmp_path):
+    """BH-29 for evaluate/train: .avif and .jfif pairs are found as deblur.py finds them; hidden
+    files are left out, and a file that is no image is named (unpaired, or unreadable)."""
+    from PIL import Image
+    for key in ("blur", "sharp"):
+        (tmp_path / key).mkdir()
+        for name in ("a.png", "b.avif"):
+            Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(tmp_path / key / name)
+        Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(tmp_path / key / "c.jfif",
+                                                                 format="JPEG")
+        (tmp_path / key / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    pairs = sources.check_pairs(sources.resolve_pairs(str(tmp_path)))
+    assert [(p.name, os.path.basename(p.blur)) for p in pairs] == [
+        ("a", "a.png"), ("b", "b.avif"), ("c", "c.jfif")]
+    (tmp_path / "blur" / "notes.txt").write_text("not a photo")
+    with pytest.raises(DataError, match=r"blur/notes.txt \(no sharp image\)"):
+        sources.resolve_pairs(str(tmp_path))
+    (tmp_path / "sharp" / "notes.txt").write_text("not a photo")
+    with pytest.raises(DataError, match=r"blur/notes.txt \(not a readable image\)"):
+        sources.check_pairs(sources.resolve_pairs(str(tmp_path)))
+
+
 def test_empty_and_unknown_sources(tmp_path):
     (tmp_path / "blur").mkdir()
     (tmp_path / "sharp").mkdir()

@@ -123,6 +123,34 @@ def test_deblur_file_keeps_depth_alpha_profile_and_frames(tmp_path):
         np.testing.assert_array_equal(np.asarray(out.convert("RGB")), np.asarray(frames[i]))
 
 
+def test_every_photo_of_a_folder_is_deblurred_and_every_other_file_named(tmp_path):
+    """BH-29: a folder's .avif, .jfif and a JPEG named .heic are deblurred as they are one by
+    one; a file that is no image (notes.txt) is tried, named with the reason and counted as
+    skipped (deblur.py then exits non-zero); hidden files are left out. The model stands aside
+    (deblur_file with an identity restorer), as its own tests check it."""
+    from PIL import Image
+    from test_image_io import bh29_photos
+    from srn_tf.deblur_lib import deblur_file, plan_outputs
+    from srn_tf.errors import ImageReadError
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    bh29_photos(folder)
+    (folder / "notes.txt").write_text("where these were taken")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    plan = plan_outputs(str(folder), str(tmp_path / "out"))
+    assert [(os.path.basename(i), os.path.basename(o)) for i, o in plan] == [
+        ("a.jpg", "a.png"), ("b.avif", "b.png"), ("c.jfif", "c.png"), ("d.heic", "d.png"),
+        ("notes.txt", "notes.png")]
+    (tmp_path / "out").mkdir()
+    for source, target in plan[:4]:
+        assert deblur_file(_identity, "color", source, target) == 1
+        assert Image.open(target).size == (64, 48)
+    np.testing.assert_array_equal(read_image(str(tmp_path / "out" / "c.png")),
+                                  np.asarray(Image.open(folder / "c.jfif")))
+    with pytest.raises(ImageReadError, match=r"notes\.txt: not an image file Pillow can read"):
+        deblur_file(_identity, "color", *plan[4])
+
+
 @pytest.mark.slow
 def test_a_mixed_folder_loses_nothing(keras_weights, tmp_path):
     """BH-02, BH-06, BH-14 in one folder: every input gives its own result, LA and the GIF too."""
@@ -140,18 +168,25 @@ def test_a_mixed_folder_loses_nothing(keras_weights, tmp_path):
     frames[0].save(inputs / "shake.gif", save_all=True, append_images=frames[1:], duration=100,
                    loop=0)
     (inputs / "z_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    Image.fromarray(rgb).save(inputs / "d.avif")                    # BH-29
+    Image.fromarray(rgb).save(inputs / "e.jfif", format="JPEG")
+    (inputs / "notes.txt").write_text("not a photo")
+    (inputs / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     out = tmp_path / "out"
     result = run_script("deblur.py", f"--input={inputs}", f"--output={out}",
                         f"--weights={keras_weights}")
     assert result.returncode != 0 and "z_bad.png" in result.stderr     # named, the rest done
+    assert f"skipped: cannot read image {inputs / 'notes.txt'}: not an image file" in result.stderr
+    assert "2 file(s) could not be read as images" in result.stderr
+    assert ".DS_Store" not in result.stderr
     assert sorted(p.name for p in out.iterdir()) == [
         "IMG_0001.jpg.png", "IMG_0001.png", "a_first.png", "b_scan.png", "c_last.png",
-        "shake.png"]
+        "d.png", "e.png", "shake.png"]
     assert Image.open(out / "IMG_0001.jpg.png").size == (80, 48)
     assert Image.open(out / "IMG_0001.png").size == (96, 64)
     assert Image.open(out / "b_scan.png").mode == "LA"
     assert Image.open(out / "shake.png").n_frames == 5
-    assert f"wrote 6 images to {out}" in result.stdout
+    assert f"wrote 8 images to {out}" in result.stdout
     assert oct(os.stat(out / "c_last.png").st_mode & 0o777) == oct(0o666 & ~_umask())
 
 

@@ -21,13 +21,14 @@ import urllib.request
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import skimage
 from PIL import Image
 from skimage import data as skimage_data
 
 import srn_tf
 from conftest import ROOT, near_identity_model
 from srn_tf import demo, metrics
-from srn_tf.image_io import ImageReadError, read_image
+from srn_tf.image_io import ImageReadError, read_image, write_png
 
 
 def _photo(path):
@@ -116,6 +117,72 @@ def test_reference_gives_psnr_and_ssim(checkpoints, tmp_path):
     with pytest.raises(ValueError, match="same size"):
         demo.Deblurrer(str(checkpoints), str(tmp_path)).run(
             str(tmp_path / "photo.png"), str(tmp_path / "small_sharp.png"), "small.keras")
+
+
+def _bh23_inputs(folder):
+    """BH-23's photo and its kind: {name: (path, ICC profile it carries or None)}.
+
+    adobe.jpg: 96×64 saturated colours in Adobe RGB (1998), the profile of scikit-image's
+    rocket.jpg (as cameras and editors write them); deep.png: 16-bit RGBA with that profile;
+    scan.png: grey + alpha; shake.gif: 5 frames."""
+    icc = Image.open(os.path.join(os.path.dirname(skimage.__file__), "data",
+                                  "rocket.jpg")).info["icc_profile"]
+    y, x = np.mgrid[0:64, 0:96]
+    pixels = np.stack([x * 255 // 95, 255 - y * 255 // 63, np.full_like(x, 40)],
+                      axis=2).astype(np.uint8)
+    Image.fromarray(pixels).save(folder / "adobe.jpg", quality=95, icc_profile=icc)
+    deep = np.concatenate([pixels.astype(np.uint16) * 257 + 100,
+                           (y * 1000).astype(np.uint16)[:, :, None]], axis=2)
+    write_png(str(folder / "deep.png"), deep, icc)   # the writer its own test checks
+    Image.fromarray(np.stack([pixels[:, :, 0], pixels[:, :, 1]], 2), "LA").save(folder / "scan.png")
+    frames = [Image.fromarray(np.roll(pixels, 8 * i, axis=1)) for i in range(5)]
+    frames[0].save(folder / "shake.gif", save_all=True, append_images=frames[1:], duration=90,
+                   loop=0)
+    return {"adobe.jpg": icc, "deep.png": icc, "scan.png": None, "shake.gif": None}
+
+
+@pytest.mark.slow
+def test_download_is_deblur_pys_file_byte_for_byte(checkpoints, tmp_path):
+    """BH-23: the page's full-size download for a photo is the very file deblur.py writes for it
+    with the same weights: the input's ICC profile (Adobe RGB: not dropped), its alpha, its bit
+    depth (16-bit stays 16-bit) and every frame of an animated GIF."""
+    from srn_tf.deblur_lib import deblur_files
+    profiles = _bh23_inputs(tmp_path)
+    deblurrer = demo.Deblurrer(str(checkpoints), str(tmp_path))
+    model = deblurrer.model("small.keras")          # one model for both: one graph to trace
+    for name, icc in profiles.items():
+        result = deblurrer.run(str(tmp_path / name), None, "small.keras")
+        written, skipped, _ = deblur_files(model, str(tmp_path / name), str(tmp_path / "cli"))
+        assert not skipped
+        with open(result.output_path, "rb") as download, open(written[0], "rb") as cli:
+            assert download.read() == cli.read(), name
+        out = Image.open(result.output_path)
+        assert out.info.get("icc_profile") == icc, name
+        if name == "adobe.jpg":   # BH-23's check: the profile's own description
+            from PIL import ImageCms
+            assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(
+                io.BytesIO(out.info["icc_profile"]))).strip() == "Adobe RGB (1998)"
+        if name == "deep.png":
+            restored = read_image(result.output_path)
+            assert restored.dtype == np.uint16 and restored.shape == (64, 96, 4)
+            np.testing.assert_array_equal(restored[:, :, 3], read_image(tmp_path / name)[:, :, 3])
+        if name == "scan.png":
+            assert out.mode == "LA"
+            np.testing.assert_array_equal(np.asarray(out)[:, :, 1],
+                                          np.asarray(Image.open(tmp_path / name))[:, :, 1])
+        if name == "shake.gif":
+            assert out.n_frames == 5 and out.info["duration"] == 90
+            assert "5 frames of 96×64" in result.summary and "every frame" in result.summary
+            assert result.before.shape == result.after.shape == (64, 96, 3)
+    with pytest.raises(ValueError, match="shake.gif is animated.*still image only"):
+        deblurrer.run(str(tmp_path / "shake.gif"), str(tmp_path / "adobe.jpg"), "small.keras")
+
+
+def test_uploads_take_every_format_pillow_reads():
+    """The upload boxes offer Pillow's extensions (.avif, .jfif, …) and any image/* file (a .heic
+    without its plugin, a camera raw), which the reader then names with the reason."""
+    types = demo.upload_types()
+    assert {".avif", ".jfif", ".png", ".jpg", ".webp", ".tif"} <= set(types) and "image" in types
 
 
 @pytest.mark.slow

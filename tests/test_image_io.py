@@ -7,6 +7,7 @@ from the arrays the test wrote, never from srn_tf.image_io itself.
 import os
 import stat
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -14,11 +15,19 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageCms, ImageOps
 
-from srn_tf import preprocess
-from srn_tf.image_io import ImageReadError, image_size, read_file, read_image, write_png
+from srn_tf import image_io, preprocess
+from srn_tf.image_io import (ImageReadError, image_size, list_images, read_file, read_image,
+                             write_image, write_png)
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def strips_of_one_row(monkeypatch):
+    """Every decode here converts (and turns) its pixels one row at a time, as a large photo is
+    converted in strips: no strip boundary may show in any mode or orientation."""
+    monkeypatch.setattr(image_io, "_STRIP_BYTES", 1)
 
 
 def png16(path, array):
@@ -168,14 +177,122 @@ def test_unsupported_and_corrupt_files_are_named(tmp_path):
         read_image(tmp_path / "bad.png")
     with pytest.raises(ImageReadError, match=r"missing\.png"):
         read_image(tmp_path / "missing.png")
-    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "huge.png")
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = 1000          # 4096 pixels: over twice the limit, Pillow refuses
-    try:
-        with pytest.raises(ImageReadError, match=r"huge\.png.*exceeds limit"):
-            read_image(tmp_path / "huge.png")
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+
+
+def png_header(path, width, height):
+    """An 8-bit RGB PNG whose header says width × height, its pixel data cut short: what srn-tf
+    reads of a file before it decodes the pixels, without writing 200 MP."""
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload +
+                struct.pack(">I", zlib.crc32(kind + payload)))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                                  0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+
+
+def test_large_photos_are_read_whatever_pillows_limit(tmp_path, monkeypatch):
+    """Phones' 50–200 MP photos: Pillow's decompression-bomb limit (here lowered to 20 pixels) is
+    neither an error nor a warning in srn-tf's reads, and stays as it was for everyone else."""
+    Image.fromarray(RGB).save(tmp_path / "photo.jpg", quality=95)          # 120 pixels
+    frames = animated(tmp_path / "shake.gif", "GIF")                        # 48 pixels a frame
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # a DecompressionBombWarning fails the test
+        assert read_image(tmp_path / "photo.jpg").shape == (12, 10, 3)
+        assert image_size(str(tmp_path / "photo.jpg")) == (12, 10)
+        assert len(read_file(tmp_path / "shake.gif").frames) == len(frames)
+    assert Image.MAX_IMAGE_PIXELS == 20
+    with pytest.raises(Image.DecompressionBombError):   # Pillow's own reads keep their limit
+        Image.open(tmp_path / "photo.jpg")
+
+
+def test_a_photo_too_large_for_the_memory_is_refused_in_srn_tfs_words(tmp_path, monkeypatch):
+    """A 200 MP photo (16320×12240, a 200 MP phone's) on a machine of 3 GiB: 8-bit RGB peaks at 9
+    bytes a pixel (PEAK_COPIES × 3), 1.7 GiB, and 2 GiB are kept for TensorFlow: refused before
+    any pixel is decoded, saying what it needs, what there is, and the largest part that fits
+    ((3 − 2) GiB / 9 bytes = 119 MP)."""
+    png_header(tmp_path / "phone.png", 16320, 12240)
+    monkeypatch.setattr(image_io, "machine_memory", lambda: 3 * 2**30)
+    with pytest.raises(ImageReadError) as caught:
+        read_file(tmp_path / "phone.png")
+    assert str(caught.value) == (
+        f"cannot read image {tmp_path / 'phone.png'}: 16320×12240 pixels (200 MP, 8-bit RGB) "
+        "need about 3.7 GiB of memory to deblur, more than this machine's 3.0 GiB; cut it into "
+        "parts of at most 119 MP (or scale it down), or use a machine with more memory")
+    # With 64 GiB it is taken: what stops it then is its cut-short pixel data, not a limit.
+    monkeypatch.setattr(image_io, "machine_memory", lambda: 64 * 2**30)
+    with pytest.raises(ImageReadError) as caught:
+        read_file(tmp_path / "phone.png")
+    assert "memory" not in str(caught.value) and "bomb" not in str(caught.value)
+    assert "limit" not in str(caught.value)
+
+
+def test_pillow_reads_every_extension_of_its_registry(tmp_path):
+    """What the demo offers to upload: Pillow's readable formats, not a hand list."""
+    extensions = image_io.image_extensions()
+    assert {".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".avif", ".webp", ".tif", ".tiff", ".bmp",
+            ".gif", ".apng", ".qoi", ".ppm", ".tga"} <= set(extensions)
+    assert ".pdf" not in extensions and ".palm" not in extensions   # Pillow writes these only
+    assert all(e == e.lower() and e.startswith(".") for e in extensions)
+
+
+def test_a_folder_lists_every_file_but_hidden_ones(tmp_path):
+    """BH-29: a folder's inputs are its files whatever their names; what is no image is named
+    when it fails to read. Hidden and the systems' own files, and subfolders, are left out."""
+    names = ["a.jpg", "b.avif", "c.jfif", "d.heic", "notes.txt", "IMG_0001.AAE", "e"]
+    for name in names + [".DS_Store", "._a.jpg", "Thumbs.db", "desktop.ini"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "f.png").write_bytes(b"x")
+    assert list_images(str(tmp_path)) == [str(tmp_path / n) for n in sorted(names)]
+
+
+def bh29_photos(folder):
+    """BH-29's folder: a.jpg, b.avif, c.jfif and d.heic (a JPEG by content, an iPhone photo's
+    name), 64×48; returns the pixels written."""
+    y, x = np.mgrid[0:48, 0:64]
+    pixels = np.stack([x * 4, y * 5, np.full_like(x, 90)], 2).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    image.save(folder / "a.jpg")
+    image.save(folder / "b.avif")
+    image.save(folder / "c.jfif", format="JPEG")
+    image.save(folder / "d.heic", format="JPEG")
+    return pixels
+
+
+def test_avif_jfif_and_a_jpeg_named_heic_read_by_content(tmp_path):
+    """BH-29's files, each read as a viewer shows it (AVIF is lossy: near; the JPEGs, exact)."""
+    pixels = bh29_photos(tmp_path)
+    jpeg = np.asarray(Image.open(tmp_path / "a.jpg"))
+    np.testing.assert_array_equal(read_image(tmp_path / "c.jfif"), jpeg)
+    np.testing.assert_array_equal(read_image(tmp_path / "d.heic"), jpeg)
+    avif = read_image(tmp_path / "b.avif")
+    assert avif.shape == (48, 64, 3)
+    assert np.abs(avif.astype(int) - pixels.astype(int)).mean() < 3
+
+
+def test_heic_photos_read_with_the_plugin_and_named_without_it(tmp_path, monkeypatch):
+    pillow_heif = pytest.importorskip("pillow_heif")   # requirements.txt installs it
+    assert {".heic", ".heif"} <= set(image_io.image_extensions())
+    image = Image.fromarray(np.full((48, 64, 3), (200, 40, 90), np.uint8))
+    pillow_heif.from_pillow(image).save(tmp_path / "IMG_0001.HEIC", quality=95)
+    got = read_image(tmp_path / "IMG_0001.HEIC")
+    assert got.shape == (48, 64, 3)
+    assert np.abs(got.astype(int) - (200, 40, 90)).max() <= 6
+    # Without the plugin Pillow cannot tell a HEIC from noise: the message says what to install.
+    (tmp_path / "d.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))
+    monkeypatch.setattr(image_io, "pillow_heif", None)
+    monkeypatch.setattr(Image, "ID", [i for i in Image.ID if "HEI" not in i])
+    with pytest.raises(ImageReadError, match=r"d\.heic: .*pip install pillow-heif"):
+        read_image(tmp_path / "d.heic")
+
+
+def test_camera_raw_files_are_refused_not_read_as_their_preview(tmp_path):
+    """A DNG is a TIFF to Pillow, which would give its small preview as the photo."""
+    Image.fromarray(RGB).save(tmp_path / "IMG_0001.DNG", format="TIFF")
+    with pytest.raises(ImageReadError, match=r"IMG_0001\.DNG: a camera raw file.*16-bit TIFF"):
+        read_image(tmp_path / "IMG_0001.DNG")
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):
@@ -191,10 +308,30 @@ def test_written_files_get_ordinary_permissions(tmp_path):
 
 
 def test_16_bit_and_grey_alpha_write_round_trip(tmp_path):
+    """Each encoder (Pillow's for 8 bits and 16-bit grey, TensorFlow's for 16-bit colour and
+    alpha) keeps pixels, depth and the ICC profile."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     for array in (RNG.integers(0, 65536, (5, 6, 3), dtype=np.uint16),
-                  RNG.integers(0, 256, (5, 6, 2), dtype=np.uint8)):
+                  RNG.integers(0, 65536, (5, 6, 2), dtype=np.uint16),
+                  RNG.integers(0, 65536, (5, 6, 1), dtype=np.uint16),
+                  RNG.integers(0, 256, (5, 6, 2), dtype=np.uint8),
+                  RNG.integers(0, 256, (5, 6, 4), dtype=np.uint8)):
         write_png(str(tmp_path / "x.png"), array)
         np.testing.assert_array_equal(read_image(tmp_path / "x.png"), array)
+        write_png(str(tmp_path / "p.png"), array, profile)
+        decoded = read_file(tmp_path / "p.png")
+        np.testing.assert_array_equal(decoded.frames[0], array)
+        assert decoded.icc_profile == profile == Image.open(tmp_path / "p.png").info["icc_profile"]
+
+
+def test_write_image_writes_every_frame(tmp_path):
+    frames = animated(tmp_path / "a.gif", "GIF")
+    write_image(str(tmp_path / "a.png"), read_file(tmp_path / "a.gif"))
+    out = Image.open(tmp_path / "a.png")
+    assert out.n_frames == 5 and out.info["duration"] == 70
+    for i, frame in enumerate(frames):
+        out.seek(i)
+        np.testing.assert_array_equal(np.asarray(out.convert("RGB")), frame)
 
 
 def test_other_atomic_writers_give_ordinary_permissions(tmp_path):

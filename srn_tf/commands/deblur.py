@@ -67,7 +67,8 @@ def main(argv):
     elif written:
         print(f"wrote {len(written)} images to {os.path.dirname(written[0])}")
     if skipped:
-        sys.exit(f"error: {len(skipped)} image(s) could not be read and were skipped: {skipped}")
+        sys.exit(f"error: {len(skipped)} file(s) could not be read as images and were skipped "
+                 f"(each named above with the reason): {skipped}")
 
 
 def run():
