@@ -397,7 +397,9 @@ def coding(output_path, info):
     if any(c in info.pixel_format for c in ("yuva", "rgba", "bgra", "argb", "abgr", "gbrap")) \
             or info.pixel_format.startswith("ya"):
         lost.append("its alpha channel (transparency)")
-    encode = (f"scale=out_color_matrix={matrix}:out_range={out_range},"
+    # 2×2 averages for 4:2:0 chroma, rounded: of ffmpeg's scaler flags, the ones whose round
+    # trip (decode, encode, decode) moves edges (testsrc) and flat colours least
+    encode = (f"scale=out_color_matrix={matrix}:out_range={out_range}:flags=area+accurate_rnd,"
               f"format={pixel_format},setparams={':'.join(tags)}")
     if info.sample_aspect:
         encode += f",setsar={info.sample_aspect.numerator}/{info.sample_aspect.denominator}"
@@ -505,9 +507,17 @@ class _Process:
             [_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args],
             stderr=self.log, start_new_session=True, **pipes)
 
-    def reason(self):
+    def messages(self):
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
+
+    def why(self):
+        """Why ffmpeg stopped, as a phrase: its first error lines, or how it ended."""
+        text, status = self.messages(), self.process.returncode
+        if text.strip() or status is None:
+            return f"ffmpeg says: {ffmpeg_reason(text)}"
+        return (f"ffmpeg was killed (signal {-status})" if status < 0 else
+                f"ffmpeg ended with exit status {status}")
 
     def stop(self):
         """Kills ffmpeg if it still runs; waits for it."""
@@ -575,13 +585,12 @@ class Decoder:
                 count += 1
             status = self._ffmpeg.process.wait()
             if status and not self._stop.is_set():
-                reason = ffmpeg_reason(self._ffmpeg.reason())
-                log.info("ffmpeg decoding %s: %s", self._path, self._ffmpeg.reason())
+                log.info("ffmpeg decoding %s: %s", self._path, self._ffmpeg.messages())
                 _put(self._queue, VideoError(
                     f"cannot read video {self._path}: truncated or not a video ffmpeg can "
                     "decode" if not count else
                     f"cannot read video {self._path} to its end (frame {count + 1}): "
-                    f"ffmpeg says: {reason}"), self._stop)
+                    f"{self._ffmpeg.why()}"), self._stop)
         except Exception as e:   # noqa: BLE001  (handed to the main thread, which raises it)
             _put(self._queue, e, self._stop)
         _put(self._queue, _END, self._stop)
@@ -631,10 +640,9 @@ class Encoder:
         self._thread.start()
 
     def _failure(self):
-        text = self._ffmpeg.reason()
-        if "No space left on device" in text:
+        if "No space left on device" in self._ffmpeg.messages():
             return VideoError(disk_full_message(self._output))
-        return VideoError(f"cannot write {self._output}: ffmpeg says: {ffmpeg_reason(text)}")
+        return VideoError(f"cannot write {self._output}: {self._ffmpeg.why()}")
 
     def _write(self):
         stdin = self._ffmpeg.process.stdin

@@ -1,16 +1,19 @@
-"""A video comes back as the same video: timing (BH-03), other streams (BH-05), output checked first.
+"""A video comes back as the same video: timing (BH-03), other streams (BH-05), output checked first;
+the container's codec (BH-19), read back before success is reported, any file name (BH-24), any
+video ffmpeg reads, a folder as --output, decoder and encoder threads that stop and fail cleanly.
 
 The network is replaced by the identity (a counting stand-in for `frame_restorer`), so these tests
 look at the video plumbing only; test_video.py runs the real network.
 """
 
+import re
 import subprocess
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from srn_tf import video
+from srn_tf import video, video_io
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -150,3 +153,163 @@ def test_undecodable_video_is_one_short_line(tmp_path, identity, clip):
         video.deblur_video(None, str(cut), str(tmp_path / "out.mp4"))
     message = str(raised.value)
     assert message == f"cannot read video {cut}: truncated or not a video ffmpeg can decode"
+
+
+def test_webm_is_written_with_vp9_and_read_back(tmp_path, identity):
+    # BH-19: the check passed VP9 but the writer sent H.264, so the 6-frame clip "succeeded"
+    # with a 262-byte file that does not open, and the 15-frame one died of a broken pipe.
+    for frames in (6, 15):
+        source = tmp_path / f"clip{frames}.mp4"
+        ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", str(frames),
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", str(source))
+        out = tmp_path / f"out{frames}.webm"
+        assert video.deblur_video(None, str(source), str(out)).frames == frames
+        assert streams(out) == ["Video"] and "Video: vp9" in description(out)
+        assert imageio_ffmpeg.count_frames_and_secs(str(out)) == (frames, frames / 10)
+
+
+def description(path):
+    return subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True).stderr
+
+
+def test_a_result_that_does_not_read_back_is_an_error_and_not_kept(tmp_path, identity,
+                                                                    monkeypatch):
+    source = tmp_path / "in.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", "5", "-c:v",
+           "libx264", "-pix_fmt", "yuv420p", str(source))
+
+    class LosingEncoder(video_io.Encoder):   # an encoder that drops the last frame
+        def send(self, frame):
+            self.sent = getattr(self, "sent", 0) + 1
+            if self.sent < 5:
+                super().send(frame)
+    monkeypatch.setattr(video_io, "Encoder", LosingEncoder)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(video.VideoError) as raised:
+        video.deblur_video(None, str(source), str(out))
+    assert str(raised.value) == (f"the video written for {out} does not read back: ffmpeg "
+                                 "decodes 4 of the 5 frames written; it was not kept")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    # BH-19's 262-byte WebM: a header and nothing else
+    broken = tmp_path / "broken.webm"
+    broken.write_bytes(bytes.fromhex("1a45dfa3") + bytes(258))
+    with pytest.raises(video.VideoError, match="broken.webm does not read back: ffmpeg decodes "
+                                               "0 of the 6 frames written"):
+        video_io.verify(str(broken), str(broken), 6, 10)
+
+
+@pytest.mark.parametrize("name", ["Talk: part 1.mp4", "-rec 12:30:05.mp4", "concat:x.mp4"])
+def test_any_file_name_is_a_file_name(tmp_path, identity, monkeypatch, name):
+    # BH-24: ffmpeg took "Talk:" for a protocol ("Protocol not found"); a leading "-" for an
+    # option. Both by a relative name, as users type them.
+    monkeypatch.chdir(tmp_path)
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", "4", "-c:v",
+           "libx264", "-pix_fmt", "yuv420p", "file:" + str(tmp_path / name))
+    out = "out: " + name
+    result = video.deblur_video(None, name, out)
+    assert result.path == out and result.frames == 4
+    assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / out))[0] == 4
+
+
+# containers of everyday video: extension → ffmpeg muxer and codec arguments
+CONTAINERS = {".m2ts": ["-f", "mpegts", "-c:v", "libx264"], ".3gp": ["-f", "3gp", "-c:v", "libx264"],
+              ".wmv": ["-f", "asf", "-c:v", "wmv2"], ".flv": ["-f", "flv", "-c:v", "flv1"],
+              ".mpg": ["-f", "mpeg", "-c:v", "mpeg2video"], ".clip": ["-f", "mp4", "-c:v", "libx264"],
+              "": ["-f", "matroska", "-c:v", "libx264"]}
+
+
+@pytest.mark.parametrize("extension, result", [(".m2ts", "in.m2ts"), (".3gp", "in.mp4"),
+                                               (".wmv", "in.mkv"), (".flv", "in.mp4"),
+                                               (".mpg", "in.mp4"), (".clip", "in.mp4"),
+                                               ("", "in.mp4")])
+def test_any_video_is_a_video_and_a_folder_takes_it(tmp_path, identity, extension, result):
+    # Camcorder (.m2ts), phone (.3gp), Windows (.wmv, with WMA audio), Flash, DVD (.mpg) video,
+    # and videos under an unknown or no extension; --output a folder, as for images: the result
+    # is named after the input, in its container when that can hold it (else .mp4, else .mkv).
+    source = tmp_path / f"in{extension}"
+    audio = ["-f", "lavfi", "-i", "sine=sample_rate=16000", "-c:a", "wmav2", "-shortest"] \
+        if extension == ".wmv" else []
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", *audio, "-frames:v", "3",
+           "-pix_fmt", "yuv420p", *CONTAINERS[extension], str(source))
+    assert video_io.is_video(str(source))
+    written = video.deblur_video(None, str(source), str(tmp_path / "out") + "/")
+    assert written.path == str(tmp_path / "out" / result) and written.frames == 3
+    assert imageio_ffmpeg.count_frames_and_secs(written.path)[0] == 3
+    assert written.streams_copied == (1 if extension == ".wmv" else 0)
+
+
+def test_images_stay_images(tmp_path):
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo", format="PNG")   # a PNG without extension
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.gif")              # GIFs are images here
+    (tmp_path / "notes.txt").write_text("not a video")
+    for name in ("photo.png", "photo", "photo.gif", "notes.txt", "missing.mp4x", "."):
+        assert not video_io.is_video(str(tmp_path / name)), name
+
+
+@pytest.fixture
+def long_clip(tmp_path):
+    source = tmp_path / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", "40", "-c:v",
+           "libx264", "-pix_fmt", "yuv420p", str(source))
+    return source
+
+
+def test_interrupt_stops_decoder_and_encoder_and_leaves_nothing(tmp_path, monkeypatch,
+                                                                 long_clip):
+    # Ctrl-C (and SIGTERM, which the commands turn into it) during the work: both ffmpeg
+    # processes and threads end, nothing is left under the output name or beside it.
+    started = []
+    for name in ("Decoder", "Encoder"):
+        base = getattr(video_io, name)
+        monkeypatch.setattr(video_io, name, type(name, (base,), {
+            "__init__": lambda self, *a, _base=base, **k: (_base.__init__(self, *a, **k),
+                                                          started.append(self))[0]}))
+    calls = []
+
+    def restorer(model, temporal_state=False, **options):
+        def restore(frames):
+            calls.append(len(frames))
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return frames
+        return restore
+    monkeypatch.setattr(video, "frame_restorer", restorer)
+    with pytest.raises(KeyboardInterrupt):
+        video.deblur_video(None, str(long_clip), str(tmp_path / "out.mp4"), batch_size=4)
+    assert len(started) == 2
+    for stream in started:
+        assert stream._ffmpeg.process.returncode is not None and not stream._thread.is_alive()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
+
+
+@pytest.mark.parametrize("which, message", [
+    ("Decoder", r"cannot read video {source} to its end \(frame \d+\): ffmpeg was killed \(signal 9\)"),
+    ("Encoder", r"cannot write {out}: ffmpeg was killed \(signal 9\)"),
+])
+def test_a_failing_reader_or_writer_is_one_line(tmp_path, monkeypatch, long_clip, which,
+                                                message):
+    # ffmpeg stopping on either side (killed here after 2 batches) ends the run with one line
+    # naming the file, and leaves nothing.
+    started = []
+    base = getattr(video_io, which)
+    monkeypatch.setattr(video_io, which, type(which, (base,), {
+        "__init__": lambda self, *a, **k: (base.__init__(self, *a, **k), started.append(self))[0]}))
+    calls = []
+
+    def restorer(model, temporal_state=False, **options):
+        def restore(frames):
+            calls.append(len(frames))
+            if len(calls) == 2:
+                started[0]._ffmpeg.process.kill()
+                started[0]._ffmpeg.process.wait()
+            return frames
+        return restore
+    monkeypatch.setattr(video, "frame_restorer", restorer)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(video.VideoError) as raised:
+        video.deblur_video(None, str(long_clip), str(out), batch_size=4)
+    assert re.fullmatch(message.format(source=long_clip, out=out), str(raised.value))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
