@@ -216,7 +216,8 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
             status, _, text = video_io.run_ffmpeg(
                 "-loglevel", "error", "-i", video_io.ffmpeg_path(video_tmp),
                 "-i", video_io.ffmpeg_path(input_path), *video_io.other_streams_args(),
-                "-map_metadata", "1", "-y", video_io.ffmpeg_path(final_tmp))
+                "-map_metadata", "1", "-y", video_io.ffmpeg_path(final_tmp),
+                timeout=video_io.WAIT_LIMIT + written / 10)
             if status:
                 raise VideoError(f"cannot copy the other streams of {input_path} into "
                                  f"{output_path}: ffmpeg says: {video_io.ffmpeg_reason(text)}")

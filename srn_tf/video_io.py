@@ -56,6 +56,7 @@ _APPLE = (".mp4", ".m4v", ".mov")   # HEVC tagged hvc1, as Apple's players requi
 _SCALER_MATRICES = {"bt709": "bt709", "fcc": "fcc", "bt470bg": "bt470", "smpte170m": "smpte170m",
                     "smpte240m": "smpte240m", "bt2020nc": "bt2020"}
 _UNTAGGED = (None, "unknown", "unspecified", "reserved")
+_RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
 
 WAIT_LIMIT = 600   # seconds: the longest ffmpeg may take for one frame, either way
 
@@ -367,9 +368,12 @@ def coding(output_path, info):
     pipe_format = "rgb48le" if depth > 8 else "rgb24"
     matrix, matrix_tag, matrix_lost = _matrix(info)
     lost += [matrix_lost] if matrix_lost else []
-    out_range = info.color_range or "tv"
-    decode = (f"scale=in_color_matrix={matrix}" + (f":in_range={info.color_range}"
-                                                   if info.color_range else "")
+    # RGB-coded video (PNG, QuickTime Animation, lossless RGB H.264...) is full range as RGB
+    # is; its result is ordinary limited-range YUV
+    rgb_coded = info.matrix == "gbr" or info.pixel_format.startswith(_RGB_FORMATS)
+    in_range = None if rgb_coded else info.color_range
+    out_range = in_range or "tv"
+    decode = (f"scale=in_color_matrix={matrix}" + (f":in_range={in_range}" if in_range else "")
               + f",format={pipe_format}")
     tags = [f"colorspace={matrix_tag}", f"range={out_range}"]
     tags += [f"color_primaries={info.primaries}"] if info.primaries else []
@@ -705,19 +709,24 @@ class Encoder:
 # ------------------------------------------------------------------------------------- verify
 
 def verify(path, output_name, frames, rate):
-    """Raises VideoError unless the video file `path` decodes to `frames` frames and lasts at
-    least (`frames` − 1) / `rate` seconds: a result is reported only when it reads back.
-    `output_name` is the file the user asked for, named in the message."""
+    """Raises VideoError unless the video file `path` opens, its first frame decodes, its video
+    stream holds `frames` frames (packets, read to the end) and it lasts at least
+    (`frames` − 1) / `rate` seconds: a result is reported only when it reads back. `output_name`
+    is the file the user asked for, named in the message."""
     status, out, text = run_ffmpeg("-loglevel", "error", "-i", ffmpeg_path(path), "-map", "0:v:0",
-                                   "-f", "null", "-progress", "pipe:1", "-nostats", "-")
+                                   "-c", "copy", "-f", "null", "-progress", "pipe:1", "-nostats",
+                                   "-", timeout=WAIT_LIMIT + frames / 10)
     counts = re.findall(r"^frame=(\d+)", out, re.M)
-    decoded = int(counts[-1]) if counts else 0
+    found = int(counts[-1]) if counts else 0
     problem = None
-    if status or decoded != frames:
-        problem = (f"ffmpeg decodes {decoded} of the {frames} frames written"
+    if status or found != frames:
+        problem = (f"ffmpeg reads {found} of the {frames} frames written"
                    + (f" ({ffmpeg_reason(text)})" if text.strip() else ""))
     else:
-        seconds = probe(path).duration
+        try:
+            seconds = probe(path).duration
+        except VideoError:
+            seconds, problem = 0, "its first frame does not decode"
         if seconds and seconds < (frames - 1) / float(rate) - 0.01:
             problem = f"it lasts {seconds:.2f} s, not {frames / float(rate):.2f} s"
     if problem:

@@ -98,22 +98,26 @@ def test_bt709_video_comes_back_in_bt709(tmp_path, identity_model, colour_range)
     assert np.abs(np.subtract(bar_colours(shown(out)), before)).max() <= 2
 
 
-@pytest.mark.parametrize("size, player_matrix, tag", [((1280, 720), "bt709", "bt709"),
-                                                      ((96, 64), "bt470bg", "smpte170m")])
+YUV_UNTAGGED = "format=yuv420p,setparams=colorspace=unknown:range=unknown"
+
+
+@pytest.mark.parametrize("size, source, player_matrix, tag", [
+    ((1280, 720), ["-vf", f"scale=out_color_matrix=bt709,{YUV_UNTAGGED}"], "bt709", "bt709"),
+    ((96, 64), ["-vf", f"scale=out_color_matrix=bt601,{YUV_UNTAGGED}"], "bt601", "smpte170m"),
+    ((96, 64), ["-c:v", "png", "-f", "mov"], None, "smpte170m"),     # RGB-coded: no matrix
+])
 def test_untagged_video_is_written_with_the_matrix_players_assume(tmp_path, identity, size,
-                                                                  player_matrix, tag):
+                                                                  source, player_matrix, tag):
     # Untagged video: players take HD (more than 576 lines or 1024 columns) as BT.709 and SD as
-    # BT.601; the result is encoded with that matrix and now says so.
-    source = tmp_path / "untagged.mp4"
-    scaler = "bt709" if player_matrix == "bt709" else "bt601"
-    ffmpeg("-f", "lavfi", "-i", bars(*size), "-frames:v", "2", "-vf",
-           f"scale=out_color_matrix={scaler}:out_range=tv,format=yuv420p,"
-           "setparams=colorspace=unknown:range=unknown", "-c:v", "libx264", "-crf", "10",
-           str(source))
-    assert "yuv420p(progressive)" in described(source)[0]           # no colour tags
-    before = bar_colours(shown(source, untagged_matrix=scaler))
+    # BT.601; the result is encoded with that matrix and now says so. RGB-coded video becomes
+    # limited-range YUV with the same choice.
+    path = tmp_path / "untagged.mov"
+    ffmpeg("-f", "lavfi", "-i", bars(*size), "-frames:v", "2", *source, str(path))
+    # YUV with no colour tags, or RGB
+    assert re.search(r"yuv420p\(progressive\)|rgb24\(pc, gbr/", described(path)[0])
+    before = bar_colours(shown(path, untagged_matrix=player_matrix))
     out = tmp_path / "out.mp4"
-    video.deblur_video(None, str(source), str(out))
+    video.deblur_video(None, str(path), str(out))
     line, _ = described(out)
     assert f"yuv420p(tv, {tag}/unknown/unknown, progressive)" in line, line
     assert np.abs(np.subtract(bar_colours(shown(out)), before)).max() <= 2

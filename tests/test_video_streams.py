@@ -94,6 +94,7 @@ def test_audio_and_metadata_are_kept(tmp_path, identity):
     ("out.webm", "cannot write .*out.webm .*nothing was deblurred.*Opus audio.*\\.mkv"),
     ("out.txt", "not a video file name"),
     ("in.mp4", "refusing to overwrite the input video"),
+    (".", "refusing to overwrite the input video"),   # its folder: <folder>/in.mp4
 ])
 def test_output_is_checked_before_the_first_frame(tmp_path, identity, name, message):
     source = tmp_path / "in.mp4"
@@ -189,12 +190,12 @@ def test_a_result_that_does_not_read_back_is_an_error_and_not_kept(tmp_path, ide
     with pytest.raises(video.VideoError) as raised:
         video.deblur_video(None, str(source), str(out))
     assert str(raised.value) == (f"the video written for {out} does not read back: ffmpeg "
-                                 "decodes 4 of the 5 frames written; it was not kept")
+                                 "reads 4 of the 5 frames written; it was not kept")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
     # BH-19's 262-byte WebM: a header and nothing else
     broken = tmp_path / "broken.webm"
     broken.write_bytes(bytes.fromhex("1a45dfa3") + bytes(258))
-    with pytest.raises(video.VideoError, match="broken.webm does not read back: ffmpeg decodes "
+    with pytest.raises(video.VideoError, match="broken.webm does not read back: ffmpeg reads "
                                                "0 of the 6 frames written"):
         video_io.verify(str(broken), str(broken), 6, 10)
 
@@ -257,16 +258,24 @@ def long_clip(tmp_path):
     return source
 
 
+def recorded(monkeypatch, *names):
+    """Makes video_io's `names` (Decoder, Encoder) list their instances; returns the list."""
+    started = []
+    for name in names:
+        base = getattr(video_io, name)
+
+        def init(self, *args, _base=base, **kwargs):
+            _base.__init__(self, *args, **kwargs)
+            started.append(self)
+        monkeypatch.setattr(video_io, name, type(name, (base,), {"__init__": init}))
+    return started
+
+
 def test_interrupt_stops_decoder_and_encoder_and_leaves_nothing(tmp_path, monkeypatch,
                                                                  long_clip):
     # Ctrl-C (and SIGTERM, which the commands turn into it) during the work: both ffmpeg
     # processes and threads end, nothing is left under the output name or beside it.
-    started = []
-    for name in ("Decoder", "Encoder"):
-        base = getattr(video_io, name)
-        monkeypatch.setattr(video_io, name, type(name, (base,), {
-            "__init__": lambda self, *a, _base=base, **k: (_base.__init__(self, *a, **k),
-                                                          started.append(self))[0]}))
+    started = recorded(monkeypatch, "Decoder", "Encoder")
     calls = []
 
     def restorer(model, temporal_state=False, **options):
@@ -293,10 +302,7 @@ def test_a_failing_reader_or_writer_is_one_line(tmp_path, monkeypatch, long_clip
                                                 message):
     # ffmpeg stopping on either side (killed here after 2 batches) ends the run with one line
     # naming the file, and leaves nothing.
-    started = []
-    base = getattr(video_io, which)
-    monkeypatch.setattr(video_io, which, type(which, (base,), {
-        "__init__": lambda self, *a, **k: (base.__init__(self, *a, **k), started.append(self))[0]}))
+    started = recorded(monkeypatch, which)
     calls = []
 
     def restorer(model, temporal_state=False, **options):
