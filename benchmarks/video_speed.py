@@ -12,7 +12,10 @@ For each size (default 720p and 1080p) it makes a clip from a real blurry photo
   * whole: frames/s of `deblur_video` on the clip, everything included (probe, output check,
     decoding, deblurring, encoding, read-back check);
   * their ratio: how close the whole path comes to the network (decoding and encoding run in
-    their own threads and ffmpeg processes, overlapping the network).
+    their own threads and ffmpeg processes, overlapping the network);
+  * video I/O: frames/s of `deblur_video` with the network replaced by the identity (decoding,
+    encoding and the checks alone), and "one after another": the whole path's frames/s if the
+    network and the I/O took turns, 1 / (1/network + 1/I/O), which the overlap beats.
 It prints the CPU model and ISA first. Without --weights a color model with random weights is
 timed (the speed does not depend on the weights' values).
 """
@@ -82,6 +85,16 @@ def network_rate(restore, frames, batch_size):
     return len(frames) / (time.perf_counter() - start)
 
 
+def whole_rate(model, clip, output, count):
+    """frames/s of `deblur_video` on `clip`, everything included."""
+    from srn_tf import video
+    start = time.perf_counter()
+    result = video.deblur_video(model, clip, output, FLAGS.batch_size)
+    seconds = time.perf_counter() - start
+    assert result.deblurred == count == result.frames, result   # a pan: no frame repeats
+    return count / seconds
+
+
 def main(argv):
     del argv
     from srn_tf import build_srn, load_model, video
@@ -89,7 +102,8 @@ def main(argv):
     model = load_model(FLAGS.weights) if FLAGS.weights else build_srn("color")
     print(f"weights: {FLAGS.weights or 'color, random'}; batch {FLAGS.batch_size}; clips of "
           f"{FLAGS.seconds:g} s at {RATE} fps from {os.path.basename(PHOTO)}")
-    print(f"{'size':>10} {'frames':>6} {'network f/s':>12} {'whole f/s':>10} {'ratio':>6}")
+    print(f"{'size':>10} {'frames':>6} {'network f/s':>12} {'whole f/s':>10} {'ratio':>6} "
+          f"{'video I/O f/s':>14} {'one after another':>18}")
     count = max(2, round(FLAGS.seconds * RATE))
     with tempfile.TemporaryDirectory() as tmp:
         for size in FLAGS.sizes:
@@ -97,15 +111,16 @@ def main(argv):
             clip = os.path.join(tmp, f"clip{size}.mp4")
             make_clip(clip, width, height, count)
             frames = decoded_frames(clip)
-            # frames that differ (a pan): none is skipped as a repeat by deblur_video
             network = network_rate(video.frame_restorer(model), frames, FLAGS.batch_size)
-            start = time.perf_counter()
-            result = video.deblur_video(model, clip, os.path.join(tmp, f"out{size}.mp4"),
-                                        FLAGS.batch_size)
-            whole = result.frames / (time.perf_counter() - start)
-            assert result.deblurred == len(frames) == result.frames, result
+            whole = whole_rate(model, clip, os.path.join(tmp, f"out{size}.mp4"), len(frames))
+            restorer = video.frame_restorer
+            video.frame_restorer = lambda *args, **kwargs: (lambda batch: batch)   # identity
+            try:
+                io = whole_rate(model, clip, os.path.join(tmp, f"io{size}.mp4"), len(frames))
+            finally:
+                video.frame_restorer = restorer
             print(f"{size:>10} {len(frames):>6} {network:>12.3f} {whole:>10.3f} "
-                  f"{whole / network:>6.2f}")
+                  f"{whole / network:>6.2f} {io:>14.3f} {1 / (1 / network + 1 / io):>18.3f}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from srn_tf import video_io
-from srn_tf.errors import VideoError
+from srn_tf.errors import Interrupted, VideoError
 from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
                               precision_policy, restore_with_state, to_unit_range)
 from srn_tf.model import LSTM_FILTERS, model_type_of, rebuild
@@ -158,7 +158,8 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
     it did not exist; else nothing is written).
 
     Returns a VideoResult. Raises VideoError (one line naming the file) for a file that cannot
-    be read or written; KeyboardInterrupt passes after everything is stopped and removed.
+    be read or written; Ctrl-C (KeyboardInterrupt) stops ffmpeg and the threads, removes the
+    temporary files and raises `srn_tf.errors.Interrupted` saying how far it came.
     """
     info = video_io.probe(input_path)
     output_path, plan = video_io.choose_output(input_path, output_path, info)
@@ -227,6 +228,11 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
         if short:
             raise VideoError(f"{short}; the {written} frames decoded are deblurred in "
                              f"{output_path}")
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(f"{written} frames deblurred; nothing was written to {output_path} "
+                          "(a video is written whole or not at all)") from e
     finally:
         for stream in (decoder, encoder):
             if stream is not None:

@@ -286,8 +286,11 @@ def test_interrupt_stops_decoder_and_encoder_and_leaves_nothing(tmp_path, monkey
             return frames
         return restore
     monkeypatch.setattr(video, "frame_restorer", restorer)
-    with pytest.raises(KeyboardInterrupt):
-        video.deblur_video(None, str(long_clip), str(tmp_path / "out.mp4"), batch_size=4)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt) as raised:
+        video.deblur_video(None, str(long_clip), str(out), batch_size=4)
+    assert str(raised.value) == (f"8 frames deblurred; nothing was written to {out} (a video "
+                                 "is written whole or not at all)")
     assert len(started) == 2
     for stream in started:
         assert stream._ffmpeg.process.returncode is not None and not stream._thread.is_alive()
