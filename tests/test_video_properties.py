@@ -5,7 +5,7 @@ rotation, interlacing; what cannot be kept is one warning line.
 Every value is read back with ffmpeg itself (its description of the file, and frames decoded as a
 player decodes them), not with srn_tf.video_io's probe. Colour tests run the real network with
 weights that return their input exactly (`apply_init(model, "identity")`); the geometry tests
-use the identity stand-in of test_video_streams.
+use the identity stand-in (conftest's `video_identity`).
 """
 
 import logging
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from srn_tf import video
-from test_video_streams import FFMPEG, ffmpeg, identity  # noqa: F401  (a fixture)
+from test_video_streams import FFMPEG, ffmpeg
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +106,7 @@ YUV_UNTAGGED = "format=yuv420p,setparams=colorspace=unknown:range=unknown"
     ((96, 64), ["-vf", f"scale=out_color_matrix=bt601,{YUV_UNTAGGED}"], "bt601", "smpte170m"),
     ((96, 64), ["-c:v", "png", "-f", "mov"], None, "smpte170m"),     # RGB-coded: no matrix
 ])
-def test_untagged_video_is_written_with_the_matrix_players_assume(tmp_path, identity, size,
+def test_untagged_video_is_written_with_the_matrix_players_assume(tmp_path, video_identity, size,
                                                                   source, player_matrix, tag):
     # Untagged video: players take HD (more than 576 lines or 1024 columns) as BT.709 and SD as
     # BT.601; the result is encoded with that matrix and now says so. RGB-coded video becomes
@@ -166,7 +166,7 @@ def test_10_bit_hdr_keeps_its_depth_tags_and_metadata(tmp_path, identity_model, 
     assert np.abs(got.astype(int) - expected).mean() < 40        # of 65535
 
 
-def test_10_bit_in_webm_is_vp9_profile_2_and_what_is_lost_is_one_line(tmp_path, identity,
+def test_10_bit_in_webm_is_vp9_profile_2_and_what_is_lost_is_one_line(tmp_path, video_identity,
                                                                       caplog):
     source = tmp_path / "hdr.mp4"
     grey_ramp_hdr10(source, frames=2)
@@ -186,7 +186,7 @@ def test_10_bit_in_webm_is_vp9_profile_2_and_what_is_lost_is_one_line(tmp_path, 
     assert "h264" in line and "yuv420p(tv, bt2020nc/bt2020/smpte2084" in line
 
 
-def test_rotation_and_sample_aspect_ratio_show_as_the_input(tmp_path, identity):
+def test_rotation_and_sample_aspect_ratio_show_as_the_input(tmp_path, video_identity):
     # A phone's portrait clip: frames stored 96×64 with a display matrix turning them 90°.
     plain = tmp_path / "plain.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", "3", "-c:v",
@@ -209,7 +209,7 @@ def test_rotation_and_sample_aspect_ratio_show_as_the_input(tmp_path, identity):
         assert re.search(r"SAR 4:3 DAR 2:1", described(tmp_path / name)[0]), name
 
 
-def test_interlaced_video_stays_interlaced(tmp_path, identity):
+def test_interlaced_video_stays_interlaced(tmp_path, video_identity):
     # 1080i camcorder video (AVCHD .mts) is interlaced, top field first; players deinterlace it.
     source = tmp_path / "interlaced.mts"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25", "-frames:v", "4", "-vf",

@@ -1,9 +1,10 @@
-"""A video comes back as the same video: timing (BH-03), other streams (BH-05), output checked first;
-the container's codec (BH-19), read back before success is reported, any file name (BH-24), any
-video ffmpeg reads, a folder as --output, decoder and encoder threads that stop and fail cleanly.
+"""A video comes back as the same video: timing (BH-03), other streams (BH-05), output checked
+first; the container's codec (BH-19), read back before success is reported, any file name
+(BH-24), any video ffmpeg reads, a folder as --output, decoder and encoder threads that stop and
+fail cleanly.
 
 The network is replaced by the identity (a counting stand-in for `frame_restorer`), so these tests
-look at the video plumbing only; test_video.py runs the real network.
+look at the video plumbing only; test_video.py and test_video_properties.py run the real network.
 """
 
 import re
@@ -29,20 +30,6 @@ def streams(path):
             if line.strip().startswith("Stream #")]
 
 
-@pytest.fixture
-def identity(monkeypatch):
-    """frame_restorer → the identity; returns the list of frames it was given."""
-    seen = []
-
-    def restorer(model, temporal_state=False, **options):
-        def restore(frames):
-            seen.extend(frames)
-            return frames
-        return restore
-    monkeypatch.setattr(video, "frame_restorer", restorer)
-    return seen
-
-
 def decoded(path, rate):
     reader = imageio_ffmpeg.read_frames(str(path), output_params=["-r", str(rate)])
     meta = next(reader)
@@ -50,7 +37,7 @@ def decoded(path, rate):
     return np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader])
 
 
-def test_variable_frame_rate_keeps_duration_and_timing(tmp_path, identity):
+def test_variable_frame_rate_keeps_duration_and_timing(tmp_path, video_identity):
     # BH-03's timing on 64×48 frames: 20 frames, the first 10 0.1 s apart, the next 10 0.5 s
     # apart (ffmpeg: "4.17 fps, 10 tbr"). Before, the result lasted 2.8× too long (56 frames
     # encoded at 4.17 fps).
@@ -65,7 +52,7 @@ def test_variable_frame_rate_keeps_duration_and_timing(tmp_path, identity):
     result = video.deblur_video(None, str(source), str(out), batch_size=3)
     frames_out, seconds_out = imageio_ffmpeg.count_frames_and_secs(str(out))
     assert seconds_out == pytest.approx(seconds_in, abs=0.11)
-    assert len(identity) == 20                   # each source frame deblurred once
+    assert len(video_identity) == 20                   # each source frame deblurred once
     assert (result.frames, result.deblurred, float(result.rate)) == (frames_out, 20, 10.0)
     # each frame shown at its time: the output's frames at 10 fps are the input's at 10 fps
     expected, got = decoded(source, 10), decoded(out, 10)
@@ -74,7 +61,7 @@ def test_variable_frame_rate_keeps_duration_and_timing(tmp_path, identity):
     assert errors.max() < 6, errors
 
 
-def test_audio_and_metadata_are_kept(tmp_path, identity):
+def test_audio_and_metadata_are_kept(tmp_path, video_identity):
     # BH-05 in small: a 0.5 s clip with an AAC track and a title.
     source = tmp_path / "with_audio.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi",
@@ -96,14 +83,14 @@ def test_audio_and_metadata_are_kept(tmp_path, identity):
     ("in.mp4", "refusing to overwrite the input video"),
     (".", "refusing to overwrite the input video"),   # its folder: <folder>/in.mp4
 ])
-def test_output_is_checked_before_the_first_frame(tmp_path, identity, name, message):
+def test_output_is_checked_before_the_first_frame(tmp_path, video_identity, name, message):
     source = tmp_path / "in.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi",
            "-i", "sine=frequency=440", "-t", "0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p",
            "-c:a", "aac", str(source))
     with pytest.raises(video.VideoError, match=message):
         video.deblur_video(None, str(source), str(tmp_path / name))
-    assert identity == []                        # nothing deblurred for nothing
+    assert video_identity == []                        # nothing deblurred for nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]   # and nothing left behind
 
 
@@ -121,7 +108,7 @@ def clip(tmp_path):
     return source
 
 
-def test_truncated_video_is_reported_not_passed_off_as_complete(tmp_path, identity, clip):
+def test_truncated_video_is_reported_not_passed_off_as_complete(tmp_path, video_identity, clip):
     # F1: cut to 80 % of its bytes, ffmpeg decodes 13 of the 30 frames and stops without an
     # error; before, deblur wrote a 1.3 s video and exited 0.
     cut = tmp_path / "cut.mp4"
@@ -145,7 +132,7 @@ def test_truncated_video_is_reported_not_passed_off_as_complete(tmp_path, identi
     assert video.deblur_video(None, str(clip), str(tmp_path / "whole.mp4")).frames == 30
 
 
-def test_undecodable_video_is_one_short_line(tmp_path, identity, clip):
+def test_undecodable_video_is_one_short_line(tmp_path, video_identity, clip):
     # F4: cut to 30 % ffmpeg finds the stream but decodes nothing; before, the message carried
     # ~5 KB of ffmpeg's log (now only in the INFO log, shown with --verbose).
     cut = tmp_path / "cut.mp4"
@@ -156,7 +143,7 @@ def test_undecodable_video_is_one_short_line(tmp_path, identity, clip):
     assert message == f"cannot read video {cut}: truncated or not a video ffmpeg can decode"
 
 
-def test_webm_is_written_with_vp9_and_read_back(tmp_path, identity):
+def test_webm_is_written_with_vp9_and_read_back(tmp_path, video_identity):
     # BH-19: the check passed VP9 but the writer sent H.264, so the 6-frame clip "succeeded"
     # with a 262-byte file that does not open, and the 15-frame one died of a broken pipe.
     for frames in (6, 15):
@@ -174,7 +161,7 @@ def description(path):
                           text=True).stderr
 
 
-def test_a_result_that_does_not_read_back_is_an_error_and_not_kept(tmp_path, identity,
+def test_a_result_that_does_not_read_back_is_an_error_and_not_kept(tmp_path, video_identity,
                                                                     monkeypatch):
     source = tmp_path / "in.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", "5", "-c:v",
@@ -201,7 +188,7 @@ def test_a_result_that_does_not_read_back_is_an_error_and_not_kept(tmp_path, ide
 
 
 @pytest.mark.parametrize("name", ["Talk: part 1.mp4", "-rec 12:30:05.mp4", "concat:x.mp4"])
-def test_any_file_name_is_a_file_name(tmp_path, identity, monkeypatch, name):
+def test_any_file_name_is_a_file_name(tmp_path, video_identity, monkeypatch, name):
     # BH-24: ffmpeg took "Talk:" for a protocol ("Protocol not found"); a leading "-" for an
     # option. Both by a relative name, as users type them.
     monkeypatch.chdir(tmp_path)
@@ -214,17 +201,17 @@ def test_any_file_name_is_a_file_name(tmp_path, identity, monkeypatch, name):
 
 
 # containers of everyday video: extension → ffmpeg muxer and codec arguments
-CONTAINERS = {".m2ts": ["-f", "mpegts", "-c:v", "libx264"], ".3gp": ["-f", "3gp", "-c:v", "libx264"],
-              ".wmv": ["-f", "asf", "-c:v", "wmv2"], ".flv": ["-f", "flv", "-c:v", "flv1"],
-              ".mpg": ["-f", "mpeg", "-c:v", "mpeg2video"], ".clip": ["-f", "mp4", "-c:v", "libx264"],
-              "": ["-f", "matroska", "-c:v", "libx264"]}
+CONTAINERS = {".m2ts": ["-f", "mpegts", "-c:v", "libx264"],
+              ".3gp": ["-f", "3gp", "-c:v", "libx264"], ".wmv": ["-f", "asf", "-c:v", "wmv2"],
+              ".flv": ["-f", "flv", "-c:v", "flv1"], ".mpg": ["-f", "mpeg", "-c:v", "mpeg2video"],
+              ".clip": ["-f", "mp4", "-c:v", "libx264"], "": ["-f", "matroska", "-c:v", "libx264"]}
 
 
 @pytest.mark.parametrize("extension, result", [(".m2ts", "in.m2ts"), (".3gp", "in.mp4"),
                                                (".wmv", "in.mkv"), (".flv", "in.mp4"),
                                                (".mpg", "in.mp4"), (".clip", "in.mp4"),
                                                ("", "in.mp4")])
-def test_any_video_is_a_video_and_a_folder_takes_it(tmp_path, identity, extension, result):
+def test_any_video_is_a_video_and_a_folder_takes_it(tmp_path, video_identity, extension, result):
     # Camcorder (.m2ts), phone (.3gp), Windows (.wmv, with WMA audio), Flash, DVD (.mpg) video,
     # and videos under an unknown or no extension; --output a folder, as for images: the result
     # is named after the input, in its container when that can hold it (else .mp4, else .mkv).
@@ -298,7 +285,8 @@ def test_interrupt_stops_decoder_and_encoder_and_leaves_nothing(tmp_path, monkey
 
 
 @pytest.mark.parametrize("which, message", [
-    ("Decoder", r"cannot read video {source} to its end \(frame \d+\): ffmpeg was killed \(signal 9\)"),
+    ("Decoder", r"cannot read video {source} to its end \(frame \d+\): ffmpeg was killed "
+                r"\(signal 9\)"),
     ("Encoder", r"cannot write {out}: ffmpeg was killed \(signal 9\)"),
 ])
 def test_a_failing_reader_or_writer_is_one_line(tmp_path, monkeypatch, long_clip, which,
