@@ -81,8 +81,9 @@ def run_ffmpeg(*args, timeout=WAIT_LIMIT):
         result = subprocess.run([_exe(), "-hide_banner", "-nostdin", *args],
                                 capture_output=True, text=True, errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        raise VideoError(f"ffmpeg did not finish within {timeout} s (ffmpeg {' '.join(args[:6])} "
-                         "…); the file may be damaged") from e
+        files = [a[len("file:"):] for a in args if str(a).startswith("file:")]
+        raise VideoError(f"ffmpeg did not finish within {timeout} s on {', '.join(files)}; the "
+                         "file may be damaged") from e
     return result.returncode, result.stdout, result.stderr
 
 
@@ -123,7 +124,7 @@ def is_video(path):
     _, _, text = run_ffmpeg("-i", ffmpeg_path(path), timeout=60)
     found = re.search(r"^Input #0, ([^ ]+), from", text, re.M)
     still = found is not None and (found.group(1) == "image2" or found.group(1).endswith("_pipe"))
-    return not still and any(": Video: " in line for line in _input_lines(text))
+    return not still and any(_is_video_stream(line) for line in _input_lines(text))
 
 
 # -------------------------------------------------------------------------------------- probe
@@ -172,6 +173,20 @@ class VideoInfo:
     mastering: dict = None
     light: tuple = None
     dolby_vision: bool = False
+
+
+def _is_video_stream(line):
+    """True for ffmpeg's line of a video stream that is not a cover picture (its `V`)."""
+    return ": Video: " in line and "(attached pic)" not in line
+
+
+def _stream_block(lines, stream):
+    """The lines of ffmpeg's description from the stream line `stream` to the next stream."""
+    stripped = [line.strip() for line in lines]
+    start = stripped.index(stream)
+    end = next((i for i in range(start + 1, len(lines)) if stripped[i].startswith("Stream #")),
+               len(lines))
+    return "\n".join(lines[start:end])
 
 
 def _input_lines(text):
@@ -235,11 +250,11 @@ def probe(path):
     first frame cannot be decoded is refused here. Raises VideoError when ffmpeg finds no video
     stream or cannot decode it.
     """
-    status, _, text = run_ffmpeg("-i", ffmpeg_path(path), "-map", "0:v:0?", "-frames:v", "1",
-                                 "-vf", "showinfo", "-f", "null", "-")
+    _, _, text = run_ffmpeg("-i", ffmpeg_path(path), "-map", "0:V:0?", "-frames:v", "1",
+                            "-vf", "showinfo", "-f", "null", "-")
     described = _input_lines(text)
     streams = [line.strip() for line in described if line.strip().startswith("Stream #")]
-    video = next((line for line in streams if ": Video: " in line), None)
+    video = next((line for line in streams if _is_video_stream(line)), None)
     if video is None:
         last = text.strip().splitlines()[-1] if text.strip() else "no output"
         raise VideoError(f"cannot read video {path}: ffmpeg finds no video stream ({last})")
@@ -255,7 +270,7 @@ def probe(path):
                              first))
     tag = {k: (None if v in _UNTAGGED else v) for k, v in colour.items()}
     duration = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", "\n".join(described))
-    side = "\n".join(described[[line.strip() for line in described].index(video):])
+    side = _stream_block(described, video)
     rotation = re.search(r"rotation of (-?[\d.]+) degrees", side)
     light = re.search(r"MaxCLL=(\d+), MaxFALL=(\d+)", first)
     average = _rate(video, "fps")
@@ -423,10 +438,10 @@ def temporary_beside(path, tag):
 
 
 def other_streams_args():
-    """ffmpeg arguments that map the first video stream of input 0 and every other stream of
-    input 1 (audio, subtitles, cover art…), copied; options of the stream encoded name it
-    `:v:0`."""
-    return ["-map", "0:v:0", "-map", "1", "-map", "-1:v:0", "-c", "copy"]
+    """ffmpeg arguments that map the first video stream of input 0 and every stream of input 1
+    but its first video stream (not a cover picture: `V`), i.e. audio, subtitles, cover art…,
+    copied; options of the stream encoded name it `:v:0`."""
+    return ["-map", "0:v:0", "-map", "1", "-map", "-1:V:0", "-c", "copy"]
 
 
 def check_output(input_path, output_path, info):
@@ -568,7 +583,7 @@ class Decoder:
         self._dtype = plan.dtype
         self._queue = queue.Queue(maxsize=max(1, ahead))
         self._stop = threading.Event()
-        self._ffmpeg = _Process(["-i", ffmpeg_path(path), "-map", "0:v:0", "-vf",
+        self._ffmpeg = _Process(["-i", ffmpeg_path(path), "-map", "0:V:0", "-vf",
                                  plan.decode_filter, "-fps_mode", "cfr", "-r", str(info.rate),
                                  "-f", "rawvideo", "-pix_fmt", plan.pipe_format, "pipe:1"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)

@@ -77,6 +77,27 @@ def test_audio_and_metadata_are_kept(tmp_path, video_identity):
     assert "holiday" in text
 
 
+def test_cover_art_is_no_video(tmp_path, video_identity):
+    # A song with its cover picture is not a video; a video with one keeps it, copied.
+    cover = tmp_path / "cover.png"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1", str(cover))
+    song = tmp_path / "song.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=sample_rate=22050:duration=0.5", "-i", str(cover),
+           "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "copy", "-disposition:v:0",
+           "attached_pic", str(song))
+    assert streams(song) == ["Audio", "Video"] and not video_io.is_video(str(song))
+    clip = tmp_path / "clip.mp4"
+    ffmpeg("-i", str(cover), "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-map", "0",
+           "-map", "1", "-frames:v:1", "3", "-c:v:0", "copy", "-c:v:1", "libx264",
+           "-pix_fmt:v:1", "yuv420p", "-disposition:v:0", "attached_pic", str(clip))
+    assert "(attached pic)" in description(clip)
+    result = video.deblur_video(None, str(clip), str(tmp_path / "out.mp4"))
+    assert result.frames == 3 and len(video_identity) == 3
+    assert video_identity[0].shape == (48, 64, 3)                       # the video, not the cover
+    assert streams(tmp_path / "out.mp4") == ["Video", "Video"]
+    assert "(attached pic)" in description(tmp_path / "out.mp4")
+
+
 @pytest.mark.parametrize("name, message", [
     ("out.webm", "cannot write .*out.webm .*nothing was deblurred.*Opus audio.*\\.mkv"),
     ("out.txt", "not a video file name"),
