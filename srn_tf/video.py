@@ -120,7 +120,7 @@ class VideoResult:
     def __str__(self):
         repeats = self.frames - self.deblurred
         return (f"{self.frames} frames at {float(self.rate):g} fps" +
-                (f" ({self.deblurred} deblurred, {repeats} identical to the frame before "
+                (f" ({self.deblurred} deblurred; {repeats} identical to the frame before, "
                  "written again)" if repeats else "") +
                 (f"; {self.streams_copied} other stream(s) (audio, subtitles...) copied"
                  if self.streams_copied else ""))
