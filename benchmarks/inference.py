@@ -48,7 +48,6 @@ In one run it prints:
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -67,6 +66,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from machine import cpu_description  # noqa: E402
 from srn_tf import cli  # noqa: E402
 
 PATHS = ("srn_float32", "srn_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
@@ -124,28 +124,6 @@ def peak_gflops(dtype, runs, shapes=PEAK_SHAPES):
         flop = 2 * n * h * wd * 25 * 128 * 128
         best = max(best, flop / median_time(lambda: conv().numpy(), max(runs, 5)) / 1e9)
     return best
-
-
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
-             "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
-
-
-def cpu_description():
-    """"<model name>; ISA: <the extensions of ISA_FLAGS this CPU has>"."""
-    name, present = platform.processor() or "unknown CPU", []
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-        name = next(line.split(":", 1)[1].strip() for line in info.splitlines()
-                    if line.startswith("model name"))
-        cpu_flags = set(next(line.split(":", 1)[1].split() for line in info.splitlines()
-                             if line.startswith("flags")))
-        present = [f for f in ISA_FLAGS if f in cpu_flags]
-    except (OSError, StopIteration):
-        pass
-    missing = [f for f in ("avx512_bf16", "amx_bf16") if f not in present]
-    return (f"{name}; ISA: {', '.join(present) or 'unknown'}"
-            + (f" (no {', '.join(missing)})" if missing else ""))
 
 
 def photo(height, width):

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from srn_tf import metrics, video
+from srn_tf import metrics, video, video_io
 from srn_tf.convert import RUN_CONFIG_FILE, WEIGHTS_ADVICE, is_tf1_checkpoint, load_model
 from srn_tf.deblur_lib import deblur_decoded
 from srn_tf.errors import error_message
@@ -127,7 +127,7 @@ class Deblurrer:
 
         Args:
           upload: path of the image (any file `read_file` takes, animated ones too) or video
-            (`video.is_video`).
+            (`video_io.is_video`).
           reference: path of a sharp image of the same size, or None; gives PSNR/SSIM (uint8, as
             `srn_tf.metrics`) of the input and of the result. Ignored for videos; refused for an
             animated image.
@@ -165,17 +165,17 @@ class Deblurrer:
                       f"`{choice}`")
         out_dir = tempfile.mkdtemp(prefix="run-", dir=self.work_dir)
         stem = os.path.splitext(os.path.basename(upload))[0]
-        if video.is_video(upload):
-            # The input's container, which holds its other streams (audio...); the page plays
-            # .mp4 and .webm, every one can be downloaded.
-            output = os.path.join(out_dir, f"{stem}_deblurred{os.path.splitext(upload)[1]}")
+        if video_io.is_video(upload):
+            # Written as deblur.py writes into a folder: <stem> in the upload's container when
+            # it holds the result, else .mp4 (the page plays .mp4 and .webm), else .mkv.
             progress(0.05, desc="deblurring")
             start = time.perf_counter()
-            written = video.deblur_video(model, upload, output, VIDEO_BATCH_SIZE, tile=tile,
-                                         precision=precision)
+            written = video.deblur_video(model, upload, out_dir + os.sep, VIDEO_BATCH_SIZE,
+                                         tile=tile, precision=precision)
             seconds = time.perf_counter() - start
+            note = f"  \n**not kept** {written.not_kept}" if written.not_kept else ""
             return Result(summary=f"{model_line}  \n**time** {seconds:.2f} s for {written} "
-                          f"({precision})", output_path=output, video=output)
+                          f"({precision}){note}", output_path=written.path, video=written.path)
         progress(0.05, desc="reading the image")
         decoded = read_file(upload)
         blurry = decoded.frames[0]
@@ -237,7 +237,7 @@ def build_app(deblurrer, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="blurry photo or video", elem_id="upload",
-                                 file_types=upload_types() + list(video.VIDEO_EXTENSIONS))
+                                 file_types=upload_types() + list(video_io.VIDEO_EXTENSIONS))
                 reference = gr.File(label="sharp reference (optional: PSNR/SSIM)",
                                     elem_id="reference", file_types=upload_types())
                 with gr.Row():

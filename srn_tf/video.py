@@ -2,34 +2,26 @@
 
 Frames are deblurred independently, as the release did, or with `temporal_state=True` (lstm
 models) in order with the ConvLSTM state carried from one frame to the next (`TemporalDeblurrer`).
+Reading and writing the file, so that the result is the same video in every property a player
+uses, is `srn_tf.video_io`'s.
 """
 
 import dataclasses
 import fractions
 import logging
 import os
-import re
-import subprocess
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from srn_tf.errors import VideoError, disk_full_message
-from srn_tf.image_io import ordinary_mode
+from srn_tf import video_io
+from srn_tf.errors import Interrupted, VideoError
 from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
                               precision_policy, restore_with_state, to_unit_range)
 from srn_tf.model import LSTM_FILTERS, model_type_of, rebuild
 
 log = logging.getLogger(__name__)
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
-
-
-def is_video(path):
-    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
-
 
 class TemporalDeblurrer:
     """Deblurs frames in order with an lstm model, the ConvLSTM state carried between frames.
@@ -98,168 +90,6 @@ def frame_restorer(model, temporal_state=False, **options):
     return lambda frames: np.stack([temporal(frame) for frame in frames])
 
 
-# Video codec of the output by container; others get H.264 (imageio-ffmpeg's default).
-CODECS = {".webm": "libvpx-vp9"}
-
-
-@dataclasses.dataclass
-class VideoInfo:
-    """What `probe` reads from ffmpeg's description of a video file.
-
-    rate: the frame rate ffmpeg emits decoded frames at (its `tbr`; for variable-frame-rate files
-      this is not the average `fps`), frames per second as a Fraction (NTSC rates exact).
-    average_rate: frames per second over the whole file (ffmpeg's `fps`), as a float.
-    size: (width, height) in pixels, as decoded (rotation applied).
-    duration: seconds, from the container header (0 when unknown).
-    other_streams: ffmpeg's lines for the streams that are not the first video stream (audio,
-      subtitles, data, further video such as cover art), which the output keeps.
-    """
-    rate: fractions.Fraction
-    average_rate: float
-    size: tuple
-    duration: float
-    other_streams: list
-
-
-def _ffmpeg(*args):
-    """Runs the ffmpeg bundled with imageio-ffmpeg; returns (exit status, stderr text)."""
-    import imageio_ffmpeg
-    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
-                            capture_output=True, text=True, errors="replace")
-    return result.returncode, result.stderr
-
-
-def _ffmpeg_reason(text):
-    """The first lines of ffmpeg's error output (run with -loglevel error), without the
-    "[muxer @ 0x…]" prefixes."""
-    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line).strip() for line in text.splitlines()]
-    return " / ".join([line for line in lines if line][:2]) or "no reason given"
-
-
-def _undecodable(path, exc):
-    """The VideoError of a file ffmpeg cannot start decoding; ffmpeg's own (long) log goes to the
-    INFO log, shown with --verbose."""
-    log.info("ffmpeg on %s: %s", path, exc)
-    return VideoError(f"cannot read video {path}: truncated or not a video ffmpeg can decode")
-
-
-def _exact_rate(value):
-    """A rate as ffmpeg prints it (2 decimals) → Fraction; 29.97 → 30000/1001 and the like."""
-    rate = fractions.Fraction(value).limit_denominator(1000)
-    ntsc = round(value * 1.001)
-    if ntsc and abs(value - ntsc / 1.001) < 0.006 and abs(value - ntsc) > 0.006:
-        return fractions.Fraction(ntsc * 1000, 1001)
-    return rate
-
-
-def probe(path):
-    """VideoInfo of the video file `path`. Raises VideoError when ffmpeg finds no video stream."""
-    import imageio_ffmpeg
-    _, text = _ffmpeg("-i", os.fspath(path))   # "-i" alone: ffmpeg describes the file
-    streams = [line.strip() for line in text.splitlines() if line.strip().startswith("Stream #")]
-    video = next((line for line in streams if ": Video:" in line), None)
-    if video is None:
-        last = text.strip().splitlines()[-1] if text.strip() else "no output"
-        raise VideoError(f"cannot read video {path}: ffmpeg finds no video stream ({last})")
-    reader = imageio_ffmpeg.read_frames(os.fspath(path))
-    try:
-        meta = next(reader)
-    except (OSError, RuntimeError, StopIteration) as e:
-        raise _undecodable(path, e) from e
-    finally:
-        reader.close()
-    found = re.search(r"([\d.]+)(k?) tbr", video)
-    rate = (_exact_rate(float(found.group(1)) * (1000 if found.group(2) else 1)) if found
-            else _exact_rate(meta["fps"]))
-    return VideoInfo(rate, meta["fps"], tuple(meta["size"]), meta.get("duration") or 0.0,
-                     [line for line in streams if line != video])
-
-
-def _frames(path, rate):
-    """Generator of uint8 H×W×3 frames, decoded by ffmpeg at the constant `rate`.
-
-    At its emitted rate ffmpeg shows a variable-frame-rate video's frame as many times as it
-    lasts, so the frames keep their times (`deblur_video` deblurs each repeat once).
-    """
-    import imageio_ffmpeg
-    reader = imageio_ffmpeg.read_frames(os.fspath(path), output_params=["-fps_mode", "cfr",
-                                                                         "-r", str(rate)])
-    try:
-        meta = next(reader)
-    except (OSError, RuntimeError, StopIteration) as e:
-        raise _undecodable(path, e) from e
-    width, height = meta["size"]
-    try:
-        for raw in reader:
-            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
-    except (OSError, RuntimeError) as e:
-        raise VideoError(f"cannot read video {path} to its end: {e}") from e
-    finally:
-        reader.close()
-
-
-def _encoder_args(output_path, size):
-    """ffmpeg output options of the deblurred video stream for `output_path`'s container."""
-    width, height = size
-    even = width % 2 == 0 and height % 2 == 0
-    codec = CODECS.get(os.path.splitext(output_path)[1].lower(), "libx264")
-    quality = ["-crf", "10"] if codec == "libx264" else ["-crf", "20", "-b:v", "0"]
-    return ["-c:v", codec, "-pix_fmt", "yuv420p" if even else "yuv444p", *quality]
-
-
-def _mux_args(video, source, output):
-    """ffmpeg arguments: `video`'s video stream + every other stream and the metadata of `source`."""
-    return ["-i", video, "-i", source, "-map", "0:v:0", "-map", "1", "-map", "-1:v:0",
-            "-map_metadata", "1", "-c", "copy", "-y", output]
-
-
-def _temporary_beside(path, tag):
-    fd, tmp = tempfile.mkstemp(prefix=f".{tag}-", suffix=os.path.splitext(path)[1],
-                               dir=os.path.dirname(os.path.abspath(path)))
-    os.fchmod(fd, ordinary_mode())   # not mkstemp's 0600: the video is renamed into place
-    os.close(fd)
-    return tmp
-
-
-def check_output(input_path, output_path, info):
-    """Raises VideoError unless `output_path` can take the deblurred video and `input_path`'s
-    other streams; called before the first frame is deblurred.
-
-    Writes a one-frame video with those streams beside `output_path` (so the folder's
-    permissions, the container's codec and stream support and free space for a start are all
-    tried by ffmpeg itself) and removes it.
-    """
-    if os.path.realpath(input_path) == os.path.realpath(output_path):
-        raise VideoError(f"refusing to overwrite the input video {input_path}")
-    if os.path.isdir(output_path):
-        raise VideoError(f"--output {output_path} is a folder; name the video file to write, "
-                         f"e.g. {os.path.join(output_path, os.path.basename(input_path))}")
-    if not is_video(output_path):
-        raise VideoError(f"--output {output_path} is not a video file name: use one of "
-                         f"{', '.join(VIDEO_EXTENSIONS)}")
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    try:
-        tmp = _temporary_beside(output_path, "check")
-    except OSError as e:
-        raise VideoError(f"cannot write {output_path}: {e.strerror} in its folder") from e
-    width, height = info.size
-    try:
-        status, text = _ffmpeg(
-            "-loglevel", "error", "-f", "lavfi", "-i", f"color=size={width}x{height}:rate={info.rate}", "-i", input_path,
-            "-map", "0:v:0", "-map", "1", "-map", "-1:v:0", "-c", "copy",
-            *_encoder_args(output_path, info.size), "-frames:v", "1", "-t", "0.05", "-y", tmp)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    if status and "No space left on device" in text:
-        raise VideoError(disk_full_message(output_path))
-    if status:
-        raise VideoError(f"cannot write {output_path} with the input's {len(info.other_streams)} "
-                         f"other stream(s) (nothing was deblurred): ffmpeg says: "
-                         f"{_ffmpeg_reason(text)}. Choose another folder or extension (.mkv holds "
-                         "any codec and stream)")
-
-
 def _ended_early(path, info, frames):
     """A sentence when `frames` decoded frames at `info.rate` fall short of the container's
     announced duration by more than 2 frames and 5 % (an audio track may outlast the video a
@@ -274,61 +104,88 @@ def _ended_early(path, info, frames):
 
 @dataclasses.dataclass
 class VideoResult:
-    """What `deblur_video` wrote: `frames` frames at `rate` fps, of which `deblurred` were run
-    through the network (the others repeat the frame before, as ffmpeg shows a variable-rate
-    video), and `streams_copied` other streams of the input (audio, subtitles...)."""
+    """What `deblur_video` wrote: the video file `path`, `frames` frames at `rate` fps, of which
+    `deblurred` were run through the network (the others are identical to the frame before:
+    repeats of a variable-frame-rate video as ffmpeg shows it, or still frames, written again),
+    `streams_copied` other streams of the input (audio, subtitles...), and `not_kept`: what of
+    the input's description the output could not keep (one line, also logged as a warning), or
+    None."""
+    path: str
     frames: int
     deblurred: int
     rate: fractions.Fraction
     streams_copied: int
+    not_kept: str = None
 
     def __str__(self):
         repeats = self.frames - self.deblurred
         return (f"{self.frames} frames at {float(self.rate):g} fps" +
-                (f" ({self.deblurred} deblurred, {repeats} repeating the frame before, as "
-                 "ffmpeg shows this variable-frame-rate video)" if repeats else "") +
+                (f" ({self.deblurred} deblurred; {repeats} identical to the frame before, "
+                 "written again)" if repeats else "") +
                 (f"; {self.streams_copied} other stream(s) (audio, subtitles...) copied"
                  if self.streams_copied else ""))
 
 
 def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=False, **options):
-    """Deblurs every frame of a video into a new video: same size, duration and timing, with the
-    input's audio and other streams and metadata copied.
+    """Deblurs every frame of a video into a new video that a player shows as the input, but
+    deblurred: same size, duration and timing, colours, sample aspect ratio, orientation,
+    interlacing and bit depth (`srn_tf.video_io.coding`), with the input's audio, other streams
+    and metadata copied.
+
+    Args:
+      model: a model from `build_srn`/`load_model` (any type; `temporal_state` needs lstm).
+      input_path: any video file ffmpeg reads (`video_io.is_video`), whatever its name.
+      output_path: the video file to write (a container of `video_io.CONTAINERS`: H.264, or
+        HEVC for 10/12-bit input; VP9 for .webm), or a folder (existing, ending in a separator,
+        or without extension): then `<folder>/<input stem><extension>`, the input's container
+        when it can hold the result, else .mp4, else .mkv (`video_io.choose_output`).
+      batch_size: frames deblurred together; temporal_state and options (tile, overlap,
+        precision, jit_compile, memory_budget, runtime) go to `frame_restorer`.
 
     Frames are decoded at the rate ffmpeg emits them (`probe`'s `rate`: a variable-frame-rate
-    video's frames repeat as long as they last; each repeat is deblurred once and written again),
-    deblurred in batches of `batch_size` (tiled when large; `temporal_state` and `options` go to
-    `frame_restorer`) and encoded as they come, so memory stays flat; the output is encoded at
-    that same constant rate (H.264, VP9 for .webm), so its duration is the input's. The output
-    and its streams are checked (`check_output`) before the first frame is deblurred; the result
-    is written under a temporary name and renamed when complete: an interrupted or failed run
-    leaves nothing under `output_path`. A video stream that ends before the container's announced
-    duration (a truncated file) raises VideoError after the frames decoded are written to
-    `output_path` (when it did not exist; else nothing is written). Returns a VideoResult. Raises
-    VideoError.
+    video's frames repeat as long as they last; a frame identical to the one before is deblurred
+    once and written again) as uint8 RGB, or uint16 RGB for 10- and 12-bit video, deblurred in
+    batches and encoded at that same constant rate, so the duration is the input's. Decoding
+    and encoding run in their own threads and ffmpeg processes, queues of `batch_size` frames
+    between them and the network, so that they overlap it while memory stays flat.
+
+    The output is checked (`check_output`) before the first frame is deblurred; what it cannot
+    keep of the input is logged as one warning line before the work. The result is written
+    under a temporary name, read back (`video_io.verify`: every frame decodes, duration) and
+    renamed when complete: an interrupted (Ctrl-C, SIGTERM) or failed run leaves nothing under
+    the output name. A video stream that ends before the container's announced duration (a
+    truncated file) raises VideoError after the frames decoded are written to the output (when
+    it did not exist; else nothing is written).
+
+    Returns a VideoResult. Raises VideoError (one line naming the file) for a file that cannot
+    be read or written; Ctrl-C (KeyboardInterrupt) stops ffmpeg and the threads, removes the
+    temporary files and raises `srn_tf.errors.Interrupted` saying how far it came.
     """
-    import imageio_ffmpeg
-    info = probe(input_path)
-    check_output(input_path, output_path, info)
+    info = video_io.probe(input_path)
+    output_path, plan = video_io.choose_output(input_path, output_path, info)
+    not_kept = None
+    if plan.lost:
+        not_kept = (f"{output_path} cannot keep everything of {input_path}: "
+                    + "; ".join(plan.lost))
+        log.warning(not_kept)
     restore = frame_restorer(model, temporal_state, **options)
     constant = abs(info.average_rate - float(info.rate)) < 0.01
     expected = int(round(info.duration * info.rate)) if constant else None   # the bar's total
-    video_tmp = _temporary_beside(output_path, "video")
-    final_tmp = _temporary_beside(output_path, "tmp")
-    writer = imageio_ffmpeg.write_frames(video_tmp, info.size, fps=info.rate, macro_block_size=1,
-                                         quality=None, ffmpeg_log_level="error",
-                                         output_params=_encoder_args(output_path, info.size)[2:])
+    decoder = encoder = None
+    temporaries = []
     written = deblurred = 0
     try:
-        writer.send(None)
+        temporaries += [video_io.temporary_beside(output_path, tag) for tag in ("video", "tmp")]
+        video_tmp, final_tmp = temporaries
+        decoder = video_io.Decoder(input_path, info, plan, ahead=batch_size)
+        encoder = video_io.Encoder(video_tmp, output_path, info, plan, ahead=batch_size)
         batch, repeats, last = [], [], (None, None)   # last: (input frame, its output)
 
         def flush():
             nonlocal written, deblurred, last
             for frame, out, count in zip(batch, restore(np.stack(batch)), repeats):
-                out = np.ascontiguousarray(out)
                 for _ in range(count):
-                    writer.send(out)
+                    encoder.send(out)
                 written += count
                 last = (frame, out)
             deblurred += len(batch)
@@ -337,11 +194,11 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
             repeats.clear()
 
         with tqdm(total=expected, desc="deblurring", unit="frame") as bar:
-            for frame in _frames(input_path, info.rate):
+            for frame in decoder.frames():
                 if batch and np.array_equal(frame, batch[-1]):
                     repeats[-1] += 1
                 elif not batch and last[0] is not None and np.array_equal(frame, last[0]):
-                    writer.send(last[1])
+                    encoder.send(last[1])
                     written += 1
                     bar.update(1)
                 else:
@@ -351,25 +208,37 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
                         flush()
             if batch:
                 flush()
-        writer.close()
+        encoder.finish()
         short = _ended_early(input_path, info, written)
         if short and os.path.exists(output_path):
             raise VideoError(f"{short}; nothing was written ({output_path} exists and was kept)")
+        result = video_tmp
         if info.other_streams:
-            status, text = _ffmpeg("-loglevel", "error",
-                                   *_mux_args(video_tmp, input_path, final_tmp))
+            status, _, text = video_io.run_ffmpeg(
+                "-loglevel", "error", "-i", video_io.ffmpeg_path(video_tmp),
+                "-i", video_io.ffmpeg_path(input_path), *video_io.other_streams_args(),
+                "-map_metadata", "1", "-y", video_io.ffmpeg_path(final_tmp),
+                timeout=video_io.WAIT_LIMIT + written / 10)
             if status:
                 raise VideoError(f"cannot copy the other streams of {input_path} into "
-                                 f"{output_path}: ffmpeg says: {_ffmpeg_reason(text)}")
-            os.replace(final_tmp, output_path)
-        else:
-            os.replace(video_tmp, output_path)
+                                 f"{output_path}: ffmpeg says: {video_io.ffmpeg_reason(text)}")
+            result = final_tmp
+        video_io.verify(result, output_path, written, info.rate)
+        os.replace(result, output_path)
         if short:
             raise VideoError(f"{short}; the {written} frames decoded are deblurred in "
                              f"{output_path}")
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(f"{written} frames deblurred; nothing was written to {output_path} "
+                          "(a video is written whole or not at all)") from e
     finally:
-        writer.close()
-        for tmp in (video_tmp, final_tmp):
+        for stream in (decoder, encoder):
+            if stream is not None:
+                stream.close()
+        for tmp in temporaries:
             if os.path.exists(tmp):
                 os.remove(tmp)
-    return VideoResult(written, deblurred, info.rate, len(info.other_streams))
+    return VideoResult(output_path, written, deblurred, info.rate, len(info.other_streams),
+                       not_kept)

@@ -96,3 +96,19 @@ def release_states(start):
                                                     start[model_type][1], DECAY_STEPS,
                                                     clip_lstm=clip, states=True)
             for model_type, clip in CASES}
+
+
+@pytest.fixture
+def video_identity(monkeypatch):
+    """srn_tf.video's frame_restorer → the identity (the video tests' stand-in for the network,
+    so that they look at the video plumbing only); returns the list of frames it was given."""
+    from srn_tf import video
+    seen = []
+
+    def restorer(model, temporal_state=False, **options):
+        def restore(frames):
+            seen.extend(frames)
+            return frames
+        return restore
+    monkeypatch.setattr(video, "frame_restorer", restorer)
+    return seen

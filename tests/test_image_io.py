@@ -336,11 +336,11 @@ def test_write_image_writes_every_frame(tmp_path):
 
 def test_other_atomic_writers_give_ordinary_permissions(tmp_path):
     """Exports and videos are renamed into place from tempfile's 0600 files: not any more."""
-    from srn_tf import export, video
+    from srn_tf import export, video_io
     old = os.umask(0o022)
     try:
         export._write_atomically(str(tmp_path / "m.tflite"), b"model")
-        os.replace(video._temporary_beside(str(tmp_path / "clip.mp4"), "video"),
+        os.replace(video_io.temporary_beside(str(tmp_path / "clip.mp4"), "video"),
                    tmp_path / "clip.mp4")
     finally:
         os.umask(old)

@@ -1,7 +1,9 @@
+import os
+
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import ROOT, run_script
 from srn_tf.model import build_srn
 
 
@@ -25,17 +27,19 @@ def read_video(path):
 
 @pytest.mark.slow
 def test_video_round_trip(tmp_path):
+    # By a relative name with a colon (BH-24), a camcorder's .mts, into a folder (issue 25): the
+    # result is <folder>/<input's name>, in the input's container.
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(11)]
-    write_video(tmp_path / "clip.mp4", frames, fps=12)
+    write_video(tmp_path / "Talk: part 1.mts", frames, fps=12)
     build_srn("color").save(str(tmp_path / "m.keras"))
-    out = tmp_path / "out" / "clip_deblurred.mp4"
-    result = run_script("deblur.py", f"--input={tmp_path / 'clip.mp4'}", f"--output={out}",
-                        f"--weights={tmp_path / 'm.keras'}", "--batch_size=4")
+    result = run_script(os.path.join(ROOT, "deblur.py"), "--input=Talk: part 1.mts",
+                        "--output=out/", "--weights=m.keras", "--batch_size=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    meta, decoded = read_video(out)
+    assert result.stdout == "wrote out/Talk: part 1.mts: 11 frames at 12 fps\n"
+    meta, decoded = read_video(tmp_path / "out" / "Talk: part 1.mts")
     assert len(decoded) == 11 and tuple(meta["size"]) == (64, 48) and meta["fps"] == 12
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip_deblurred.mp4"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["Talk: part 1.mts"]
 
 
 @pytest.mark.slow

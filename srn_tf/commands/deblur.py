@@ -13,7 +13,7 @@ import sys
 
 from absl import flags
 
-from srn_tf import cli, cli_flags, deblur_lib, video
+from srn_tf import cli, cli_flags, deblur_lib, video, video_io
 from srn_tf.convert import WEIGHTS_ADVICE, load_model
 from srn_tf.errors import error_message
 from srn_tf.model import MODEL_TYPES
@@ -22,8 +22,8 @@ from srn_tf.model import MODEL_TYPES
 def define_flags():
     flags.DEFINE_string("input", None, "an image file, a folder of images or a video file")
     flags.DEFINE_string("output", None, "folder for the deblurred PNGs (created if needed); for "
-                        "one image, a .png file name; the output video file when --input is a "
-                        "video")
+                        "one image, a .png file name; for a video, the video file to write "
+                        "(.mp4, .mkv, .webm, ...) or a folder")
     flags.DEFINE_string("weights", None, "a .keras file, a training run's folder (its "
                         "model.keras), or an original release checkpoint (folder or prefix such "
                         "as checkpoints/lstm/deblur.model-523000)")
@@ -45,7 +45,7 @@ def main(argv):
     if not values.weights:
         sys.exit(f"error: no --weights given. {WEIGHTS_ADVICE}; pass it as --weights=PATH")
     options = cli_flags.inference_options()   # a bad --tile is refused before anything loads
-    is_video = video.is_video(values.input)
+    is_video = video_io.is_video(values.input)
     try:
         if not is_video:
             deblur_lib.plan_outputs(values.input, values.output)   # refuse a bad --output first
@@ -53,7 +53,7 @@ def main(argv):
         if is_video:
             result = video.deblur_video(model, values.input, values.output, values.batch_size,
                                         values.temporal_state, **options)
-            print(f"wrote {values.output}: {result}")
+            print(f"wrote {result.path}: {result}")
             return
         written, skipped, existing = deblur_lib.deblur_files(
             model, values.input, values.output, values.temporal_state, values.skip_existing,
