@@ -13,6 +13,7 @@ from srn_tf.image_io import image_extensions, list_images, read_file, write_imag
 from srn_tf.inference import deblur_with
 from srn_tf.model import model_type_of
 from srn_tf.video import frame_restorer
+from srn_tf.video_io import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,9 @@ def deblur_files(model, input_path, output, temporal_state=False, skip_existing=
     try:
         for source, target in tqdm(plan, desc="deblurring", unit="image"):
             try:
+                if os.path.splitext(source)[1].lower() in VIDEO_EXTENSIONS:
+                    raise ImageReadError(f"{source} is a video, not an image: deblur it on its "
+                                         f"own (--input={source})")
                 frames = deblur_file(restore, model_type, source, target)
             except ImageReadError as e:
                 log.error("skipped: %s", e)

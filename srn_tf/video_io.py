@@ -34,7 +34,7 @@ import threading
 import numpy as np
 
 from srn_tf.errors import VideoError, disk_full_message
-from srn_tf.image_io import IMAGE_EXTENSIONS, ordinary_mode
+from srn_tf.image_io import image_extensions, ordinary_mode
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,7 @@ def ffmpeg_reason(text):
 # ----------------------------------------------------------------------------------- is_video
 
 def _image_extensions():
-    from PIL import Image
-    return set(IMAGE_EXTENSIONS) | set(Image.registered_extensions()) - set(VIDEO_EXTENSIONS)
+    return set(image_extensions()) - set(VIDEO_EXTENSIONS)
 
 
 def is_video(path):

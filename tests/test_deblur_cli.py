@@ -211,3 +211,22 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_video_in_a_folder_of_images_is_named_as_such(tmp_path, caplog):
+    """A video among photos is not an image: it is named and said how to deblur it, not tried
+    as a picture."""
+    from PIL import Image
+    from srn_tf import deblur_lib
+    from srn_tf.model import build_srn
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "a.png")
+    (folder / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deblur_lib, "frame_restorer", lambda *a, **k: (lambda batch: batch))
+        written, skipped, _ = deblur_lib.deblur_files(build_srn("color"), str(folder),
+                                                      str(tmp_path / "out"))
+    assert [os.path.basename(p) for p in written] == ["a.png"]
+    assert skipped == [str(folder / "clip.mp4")]
+    assert f"clip.mp4 is a video, not an image: deblur it on its own (--input=" in caplog.text
