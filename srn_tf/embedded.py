@@ -166,6 +166,42 @@ def synthesize(sharp, rng):
             "noise_sigma": sigma}
 
 
+# Held-out hand-held clips (`handheld_clip`, `clips`): frames per clip and frame size.
+CLIP_FRAMES = 24
+CLIP_SIZE = (192, 256)
+
+
+def handheld_clip(photo, count=CLIP_FRAMES, size=CLIP_SIZE, rng=None):
+    """A synthetic hand-held clip of a photo, with sharp truth: (sharp, blurry) lists of `count`
+    uint8 frames of `size` (height, width).
+
+    A window pans slowly across the photo (a smooth curve, about 3 px a frame on the embedded
+    photos, whole pixels) and every frame is blurred with its own random camera-shake trajectory
+    and noise, exactly as the embedded dataset is (`synthesize`): the blur changes from frame to
+    frame, as in a real hand-held video.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    height, width = size
+    span_y, span_x = photo.shape[0] - height, photo.shape[1] - width
+    t = np.linspace(0.0, 1.0, count)
+    start = rng.uniform(0.0, 0.3, size=2)
+    path_y = span_y * (start[0] + 0.4 * t + 0.1 * np.sin(np.pi * t))
+    path_x = span_x * (start[1] + 0.5 * t)
+    sharp, blurry = [], []
+    for y, x in zip(np.round(path_y).astype(int), np.round(path_x).astype(int)):
+        frame = np.ascontiguousarray(photo[y:y + height, x:x + width])
+        sharp.append(frame)
+        blurry.append(synthesize(frame, rng)["blur"])
+    return sharp, blurry
+
+
+def clips(split="test", seed=0, count=CLIP_FRAMES, size=CLIP_SIZE):
+    """One `handheld_clip` per photo of `split` ("test": photos never trained on), always the
+    same for a seed: list of (photo name, sharp frames, blurry frames)."""
+    rng = np.random.default_rng(seed)
+    return [(name, *handheld_clip(load_photo(name), count, size, rng)) for name in PHOTOS[split]]
+
+
 def materialise(directory=None, seed=0, frames_per_photo=None):
     """Writes the whole dataset to `directory` (default: `default_dir()`) atomically: built aside,
     then renamed in, replacing an earlier embedded dataset there.
