@@ -144,12 +144,14 @@ def tile_progress_bar():
 
 
 def deblur_files(model, input_path, output, temporal_state=False, skip_existing=False,
-                 **options):
+                 consistency=0.0, warping_error=None, **options):
     """Deblurs every image of `input_path` (file or folder) into PNGs (see `plan_outputs`).
 
     `options` go to `srn_tf.deblur` (tile, overlap, precision, jit_compile). With
     `temporal_state` (lstm models) a folder is a video's frames: deblurred in name order with the
-    ConvLSTM state carried from one to the next (`srn_tf.video.TemporalDeblurrer`). Every output
+    ConvLSTM state carried from one to the next (`srn_tf.video.TemporalDeblurrer`); with
+    `consistency` > 0 (the consistent mode) or a `warping_error` to feed, a folder is a video's
+    frames in name order too (`srn_tf.video.frame_restorer`). Every output
     name is checked before the first image is deblurred. Files that are not readable images
     (of a folder: any file, see `plan_outputs`) are reported by path with the reason and skipped;
     the others are done. With `skip_existing`, inputs whose
@@ -160,7 +162,7 @@ def deblur_files(model, input_path, output, temporal_state=False, skip_existing=
     """
     if not temporal_state:   # a second bar, tiles done / total, for images deblurred in tiles
         options = {"progress": tile_progress_bar(), **options}
-    restore = frame_restorer(model, temporal_state, **options)
+    restore = frame_restorer(model, temporal_state, consistency, warping_error, **options)
     model_type = model_type_of(model)
     plan = plan_outputs(input_path, output)
     os.makedirs(os.path.dirname(os.path.abspath(plan[0][1])), exist_ok=True)

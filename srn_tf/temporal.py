@@ -134,7 +134,8 @@ class WarpingError:
 
     Call `add(input_frame, output_frame)` for each frame in order (uint8/uint16 or float in
     [0, 1], H×W or H×W×C, the same size within a sequence); `reset()` between sequences (the pair
-    across is not counted); `value` is E_warp over the pairs so far (nan before two frames),
+    across is not counted, nor a pair across a scene cut: fewer than CUT_VISIBLE_FRACTION of the
+    pixels visible in both frames); `value` is E_warp over the pairs so far (nan before two frames),
     `pairs` their number. Several outputs of one input (e.g. methods compared) can share the
     flow: `add(input_frame, out_a, out_b, …)`, then `values`.
     """
@@ -156,6 +157,9 @@ class WarpingError:
             self._sums = np.zeros(len(outputs))
         if pair is not None and self._previous_outputs is not None:
             backward, mask = pair
+            if mask.mean() < CUT_VISIBLE_FRACTION:   # a scene cut: no pair to compare
+                self._previous_outputs = outputs
+                return
             weight = mask.sum() * outputs[0].shape[2]
             for k, (current, previous) in enumerate(zip(outputs, self._previous_outputs)):
                 difference = (current - warp(previous, backward)) * mask[:, :, None]

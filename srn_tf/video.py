@@ -20,6 +20,7 @@ from srn_tf.errors import Interrupted, VideoError
 from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
                               precision_policy, restore_with_state, to_unit_range)
 from srn_tf.model import LSTM_FILTERS, model_type_of, rebuild
+from srn_tf.temporal import ConsistentFilter
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,35 @@ class TemporalDeblurrer:
         return restored if frame.ndim == 4 else restored[0]
 
 
-def frame_restorer(model, temporal_state=False, **options):
-    """f(uint frames [N, H, W, C]) → deblurred frames, in order.
+def frame_restorer(model, temporal_state=False, consistency=0.0, warping_error=None,
+                   **options):
+    """f(uint frames [N, H, W, C]) → deblurred frames; call it with the frames in order.
 
     Independent frames go through `srn_tf.inference.deblur_batch` with `options` (tile, overlap,
     precision, jit_compile, memory_budget, runtime). With `temporal_state`, a `TemporalDeblurrer`
-    runs them one after another; it takes precision and memory_budget only.
+    runs them one after another; it takes precision and memory_budget only. `consistency` > 0
+    passes the results through `srn_tf.temporal.ConsistentFilter(consistency)` (the consistent
+    mode); `warping_error`, a `srn_tf.temporal.WarpingError`, is given each input frame with the
+    input itself and the result (`values`: the input's and the result's flicker).
     """
+    restore = _network_restorer(model, temporal_state, **options)
+    if not consistency and warping_error is None:
+        return restore
+    steady = ConsistentFilter(consistency) if consistency else None
+
+    def restore_in_order(frames):
+        outputs = restore(frames)
+        if steady is not None:
+            outputs = np.stack([steady.filter(i, o) for i, o in zip(frames, outputs)])
+        if warping_error is not None:
+            for frame, output in zip(frames, outputs):
+                warping_error.add(frame, frame, output)
+        return outputs
+    return restore_in_order
+
+
+def _network_restorer(model, temporal_state, **options):
+    """`frame_restorer` without the temporal post-processing."""
     if not temporal_state:
         return lambda frames: deblur_batch(model, frames, **options)
     unsupported = [k for k in ("tile", "jit_compile") if options.get(k)]
@@ -126,7 +149,8 @@ class VideoResult:
                  if self.streams_copied else ""))
 
 
-def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=False, **options):
+def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=False,
+                 consistency=0.0, warping_error=None, **options):
     """Deblurs every frame of a video into a new video that a player shows as the input, but
     deblurred: same size, duration and timing, colours, sample aspect ratio, orientation,
     interlacing and bit depth (`srn_tf.video_io.coding`), with the input's audio, other streams
@@ -139,8 +163,9 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
         HEVC for 10/12-bit input; VP9 for .webm), or a folder (existing, ending in a separator,
         or without extension): then `<folder>/<input stem><extension>`, the input's container
         when it can hold the result, else .mp4, else .mkv (`video_io.choose_output`).
-      batch_size: frames deblurred together; temporal_state and options (tile, overlap,
-        precision, jit_compile, memory_budget, runtime) go to `frame_restorer`.
+      batch_size: frames deblurred together; temporal_state, consistency (the consistent mode's
+        strength, 0 = off), warping_error and options (tile, overlap, precision, jit_compile,
+        memory_budget, runtime) go to `frame_restorer`.
 
     Frames are decoded at the rate ffmpeg emits them (`probe`'s `rate`: a variable-frame-rate
     video's frames repeat as long as they last; a frame identical to the one before is deblurred
@@ -168,7 +193,7 @@ def deblur_video(model, input_path, output_path, batch_size=4, temporal_state=Fa
         not_kept = (f"{output_path} cannot keep everything of {input_path}: "
                     + "; ".join(plan.lost))
         log.warning(not_kept)
-    restore = frame_restorer(model, temporal_state, **options)
+    restore = frame_restorer(model, temporal_state, consistency, warping_error, **options)
     constant = abs(info.average_rate - float(info.rate)) < 0.01
     expected = int(round(info.duration * info.rate)) if constant else None   # the bar's total
     decoder = encoder = None

@@ -100,8 +100,9 @@ def release_states(start):
 
 @pytest.fixture
 def video_identity(monkeypatch):
-    """srn_tf.video's frame_restorer → the identity (the video tests' stand-in for the network,
-    so that they look at the video plumbing only); returns the list of frames it was given."""
+    """srn_tf.video's network → the identity (the video tests' stand-in for the network, so that
+    they look at the video plumbing only; the temporal options still run); returns the list of
+    frames it was given."""
     from srn_tf import video
     seen = []
 
@@ -110,5 +111,5 @@ def video_identity(monkeypatch):
             seen.extend(frames)
             return frames
         return restore
-    monkeypatch.setattr(video, "frame_restorer", restorer)
+    monkeypatch.setattr(video, "_network_restorer", restorer)
     return seen

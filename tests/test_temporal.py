@@ -86,3 +86,88 @@ def test_alpha_and_bit_depth_pass_through(panned):
     assert all((o[:, :, 3] == 1234).all() for o in filtered)
     with pytest.raises(ValueError, match="uint8 or uint16"):
         steady.filter(panned[0], panned[0].astype(np.float32))
+
+
+def _noisy_pan(panned, seed=2):
+    rng = np.random.default_rng(seed)
+    return [np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8) for f in panned]
+
+
+def test_the_consistent_mode_on_a_video_keeps_its_timing_and_audio(tmp_path, panned,
+                                                                   video_identity):
+    """`deblur_video(..., consistency=0.5)` on a 6-frame clip with an AAC track: the frames,
+    rate and audio come back, the result flickers less than the input (the network stands
+    aside: the identity), and the warping error is measured on the way."""
+    import subprocess
+    import imageio_ffmpeg
+    from srn_tf import video
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    frames = _noisy_pan(panned)
+    source, out = tmp_path / "pan.mkv", tmp_path / "steady.mkv"
+    encode = subprocess.Popen(
+        [ffmpeg, "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96",
+         "-r", "6", "-i", "-", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050",
+         "-t", "1", "-c:v", "ffv1", "-pix_fmt", "bgr0", "-c:a", "aac", "-shortest", str(source)],
+        stdin=subprocess.PIPE)
+    encode.communicate(b"".join(f.tobytes() for f in frames))
+    assert encode.returncode == 0
+    flicker = temporal.WarpingError()
+    result = video.deblur_video(None, str(source), str(out), batch_size=4, consistency=0.5,
+                                warping_error=flicker)
+    assert result.frames == 6 and result.streams_copied == 1
+    text = subprocess.run([ffmpeg, "-hide_banner", "-i", str(out)], capture_output=True,
+                          text=True).stderr
+    assert "Audio: aac" in text and "6 fps" in text
+    before, after = flicker.values
+    assert flicker.pairs == 5 and after < 0.6 * before
+
+
+def test_memory_stays_flat_along_a_clip(panned):
+    """The consistent mode and the warping error hold one previous frame: the peak of a
+    40-frame clip is that of a 5-frame one (numpy's allocations, traced)."""
+    import tracemalloc
+    frames = _noisy_pan(panned * 7)
+
+    def peak(count):
+        steady, flicker = temporal.ConsistentFilter(0.5), temporal.WarpingError()
+        tracemalloc.start()
+        for frame in frames[:count]:
+            flicker.add(frame, frame, steady.filter(frame, frame))
+        top = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return top
+    assert peak(40) < 1.2 * peak(5)
+
+
+def test_warping_error_does_not_count_a_pair_across_a_cut(panned):
+    other = skimage.data.coffee()[:96, :128]
+    flicker = temporal.WarpingError()
+    for frame in panned[:3] + [other, other]:
+        flicker.add(frame, frame)
+    assert flicker.pairs == 3          # 2 in the pan, 1 of the identical coffee frames
+
+
+def test_a_folder_of_frames_in_the_consistent_mode(tmp_path, panned, capsys):
+    """srn-deblur --consistency=0.5 --warping_error on a folder of frames (name order), the
+    network standing aside: steadier than the input, and the command's line says by how much."""
+    from PIL import Image
+    from srn_tf import deblur_lib, video
+    from srn_tf.commands.deblur import _print_flicker
+    from srn_tf.model import build_srn
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k, frame in enumerate(_noisy_pan(panned)):
+        Image.fromarray(frame).save(folder / f"{k:04d}.png")
+    flicker = temporal.WarpingError()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(video, "_network_restorer", lambda *a, **k: (lambda frames: frames))
+        written, skipped, _ = deblur_lib.deblur_files(build_srn("color"), str(folder),
+                                                      str(tmp_path / "out"), consistency=0.5,
+                                                      warping_error=flicker)
+    assert len(written) == 6 and not skipped
+    before, after = flicker.values
+    assert after < 0.6 * before
+    _print_flicker(flicker)
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("warping error (flicker; Lai et al. 2018, lower is steadier) over 5 "
+                           f"frame pairs: input {before * 1e3:.3f}e-3, result {after * 1e3:.3f}e-3")

@@ -145,12 +145,12 @@ def test_10_bit_hdr_keeps_its_depth_tags_and_metadata(tmp_path, identity_model, 
     source = tmp_path / "hdr.mp4"
     grey_ramp_hdr10(source)
     seen = []
-    restorer = video.frame_restorer
+    restorer = video._network_restorer
 
     def recording(model, temporal_state=False, **options):
         restore = restorer(model, temporal_state, **options)
         return lambda frames: seen.append(frames) or restore(frames)
-    monkeypatch.setattr(video, "frame_restorer", recording)
+    monkeypatch.setattr(video, "_network_restorer", recording)
     out = tmp_path / "out.mp4"
     result = video.deblur_video(identity_model, str(source), str(out))
     assert result.not_kept is None

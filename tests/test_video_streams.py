@@ -293,7 +293,7 @@ def test_interrupt_stops_decoder_and_encoder_and_leaves_nothing(tmp_path, monkey
                 raise KeyboardInterrupt
             return frames
         return restore
-    monkeypatch.setattr(video, "frame_restorer", restorer)
+    monkeypatch.setattr(video, "_network_restorer", restorer)
     out = tmp_path / "out.mp4"
     with pytest.raises(KeyboardInterrupt) as raised:
         video.deblur_video(None, str(long_clip), str(out), batch_size=4)
@@ -325,7 +325,7 @@ def test_a_failing_reader_or_writer_is_one_line(tmp_path, monkeypatch, long_clip
                 started[0]._ffmpeg.process.wait()
             return frames
         return restore
-    monkeypatch.setattr(video, "frame_restorer", restorer)
+    monkeypatch.setattr(video, "_network_restorer", restorer)
     out = tmp_path / "out.mp4"
     with pytest.raises(video.VideoError) as raised:
         video.deblur_video(None, str(long_clip), str(out), batch_size=4)

@@ -13,7 +13,7 @@ import sys
 
 from absl import flags
 
-from srn_tf import cli, cli_flags, deblur_lib, video, video_io
+from srn_tf import cli, cli_flags, deblur_lib, temporal, video, video_io
 from srn_tf.convert import WEIGHTS_ADVICE, load_model
 from srn_tf.errors import error_message
 from srn_tf.model import MODEL_TYPES
@@ -35,6 +35,12 @@ def define_flags():
     flags.DEFINE_boolean("temporal_state", False, "lstm models, videos and folders of frames: "
                          "carry the ConvLSTM state from one frame to the next (not in the "
                          "release, which starts every image afresh; see docs/video.md)")
+    flags.DEFINE_float("consistency", 0.0, "videos and folders of frames: the consistent mode's "
+                       "strength in [0, 1], 0 = off: each result pulled towards the previous one, "
+                       "warped by the optical flow where it is reliable (0.5: flicker about "
+                       "halved; docs/video.md)")
+    flags.DEFINE_boolean("warping_error", False, "videos and folders of frames: print the "
+                         "flicker (Lai et al.'s warping error) of the input and of the result")
     cli_flags.define_inference_flags()
     flags.mark_flags_as_required(["input", "output"])
 
@@ -45,6 +51,12 @@ def main(argv):
     if not values.weights:
         sys.exit(f"error: no --weights given. {WEIGHTS_ADVICE}; pass it as --weights=PATH")
     options = cli_flags.inference_options()   # a bad --tile is refused before anything loads
+    if not 0.0 <= values.consistency <= 1.0:
+        sys.exit(f"error: --consistency={values.consistency}: give a strength in [0, 1] "
+                 "(0 = off, 0.5 = the measured default of docs/video.md)")
+    flicker = temporal.WarpingError() if values.warping_error else None
+    temporal_options = {"temporal_state": values.temporal_state,
+                        "consistency": values.consistency, "warping_error": flicker}
     is_video = video_io.is_video(values.input)
     try:
         if not is_video:
@@ -52,12 +64,13 @@ def main(argv):
         model = load_model(values.weights, values.model_type)
         if is_video:
             result = video.deblur_video(model, values.input, values.output, values.batch_size,
-                                        values.temporal_state, **options)
+                                        **temporal_options, **options)
             print(f"wrote {result.path}: {result}")
+            _print_flicker(flicker)
             return
         written, skipped, existing = deblur_lib.deblur_files(
-            model, values.input, values.output, values.temporal_state, values.skip_existing,
-            **options)
+            model, values.input, values.output, skip_existing=values.skip_existing,
+            **temporal_options, **options)
     except ValueError as e:
         sys.exit(f"error: {error_message(e) or e}")   # hints as flags (--model_type=gray)
     if existing:
@@ -66,9 +79,23 @@ def main(argv):
         print(f"wrote {written[0]}")
     elif written:
         print(f"wrote {len(written)} images to {os.path.dirname(written[0])}")
+    _print_flicker(flicker)
     if skipped:
         sys.exit(f"error: {len(skipped)} file(s) could not be read as images and were skipped "
                  f"(each named above with the reason): {skipped}")
+
+
+def _print_flicker(flicker):
+    """The --warping_error line: the input's and the result's E_warp (srn_tf.temporal)."""
+    if flicker is None:
+        return
+    if not flicker.pairs:
+        print("warping error: needs two frames of one size or more")
+        return
+    before, after = flicker.values
+    print(f"warping error (flicker; Lai et al. 2018, lower is steadier) over {flicker.pairs} "
+          f"frame pairs: input {before * 1e3:.3f}e-3, result {after * 1e3:.3f}e-3 "
+          f"({after / before - 1:+.0%})")
 
 
 def run():
