@@ -1,12 +1,8 @@
-"""How every srn-tf command runs: quiet start-up and one-line errors.
+"""How every srn-tf command runs: quiet start-up, the Keras backend, and one-line errors.
 
-Start-up: `import srn_tf` (which every command does first) calls `quiet_tensorflow_import()` before
-anything imports TensorFlow. Unless `--verbose` is on the command line or the user set
-TF_CPP_MIN_LOG_LEVEL, it sets TF_CPP_MIN_LOG_LEVEL=2 (TensorFlow's C++ INFO and WARNING lines off;
-ERRORs stay) and imports TensorFlow with file descriptor 2 sent to a temporary file, so the lines
-TensorFlow prints before its logging starts (oneDNN, "Could not find cuda drivers", the CPU feature
-guard) and the CUDA platform's `failed call to cuInit` "error" on machines without a GPU are not
-shown. Should the import fail, what it printed is replayed on stderr.
+Start-up: `import srn_tf` (which every command does first) sets the Keras backend from
+`--backend` and imports its framework without its start-up lines unless `--verbose` is given
+(`srn_tf.backend.select_backend`, `quiet_backend_import`).
 
 Commands: a script runs its absl `main` through `run`:
 
@@ -16,11 +12,14 @@ Commands: a script runs its absl `main` through `run`:
         cli.run(main)
 
 `run(main)` is `absl.app.run(main)` plus:
-  * the absl boolean flag `--verbose` (defined by `run` for every command);
+  * the absl boolean flag `--verbose` and the flag `--backend=tensorflow|jax|torch` (defined by
+    `run` for every command; `import srn_tf` has already acted on --backend, `run` checks that
+    Keras runs on it);
   * Python and absl logging at WARNING (INFO with `--verbose`: e.g. the per-variable mapping of a
     TF1 checkpoint import), written plain (`PlainFormatter`: `warning: …`, `error: …`);
   * the project's known failures as ONE line `error: <message>` on stderr and exit status 1, no
-    traceback: CheckpointError, DataError, ImageReadError, TrainingError, VideoError (their
+    traceback: BackendError, CheckpointError, DataError, ImageReadError, TrainingError,
+    VideoError (their
     messages say what was wrong, which file and what to do), OSError (`describe_os_error`: a
     full disk, a denied permission, a missing folder, named by path) and TensorFlow's "No space
     left on device" OpErrors. Any other exception is a bug and keeps its traceback; `--verbose`
@@ -34,55 +33,10 @@ the Python API's message says `build_srn('gray')`).
 
 import errno
 import logging
-import os
 import re
 import sys
-import tempfile
 
-VERBOSE_FLAG = "verbose"
-
-
-def _verbose_requested(argv):
-    """True when argv turns absl's boolean --verbose on (the last occurrence wins, as in absl)."""
-    verbose = False
-    for arg in argv[1:]:
-        if arg == "--":
-            break
-        if arg in ("--verbose", "-verbose", "--verbose=true", "--verbose=1", "--verbose=True"):
-            verbose = True
-        elif arg in ("--noverbose", "-noverbose", "--verbose=false", "--verbose=0",
-                     "--verbose=False"):
-            verbose = False
-    return verbose
-
-
-def quiet_tensorflow_import():
-    """Imports TensorFlow and initialises its device platforms with fd 2 sent to a file.
-
-    Does nothing when TensorFlow is already imported, `--verbose` is in sys.argv, or the user set
-    TF_CPP_MIN_LOG_LEVEL (then TensorFlow prints what that level lets through).
-    """
-    if ("tensorflow" in sys.modules or _verbose_requested(sys.argv)
-            or "TF_CPP_MIN_LOG_LEVEL" in os.environ):
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()   # cuInit happens here: its "error" is captured too
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
+from srn_tf.backend import BACKEND_FLAG, BACKENDS, VERBOSE_FLAG, BackendError, check_backend
 
 
 def describe_os_error(exc):
@@ -107,16 +61,20 @@ def describe_os_error(exc):
 
 
 def _known_errors():
-    from srn_tf.convert import CheckpointError
-    from srn_tf.data import DataError
-    from srn_tf.image_io import ImageReadError
-    from srn_tf.train_lib import TrainingError
-    from srn_tf.video import VideoError
-    return (CheckpointError, DataError, ImageReadError, TrainingError, VideoError)
+    """The known failures' classes of the modules imported so far (a module that was never
+    imported raised none, and importing the TensorFlow-only ones would import TensorFlow)."""
+    homes = {"srn_tf.convert": "CheckpointError", "srn_tf.data": "DataError",
+             "srn_tf.image_io": "ImageReadError", "srn_tf.train_lib": "TrainingError",
+             "srn_tf.video": "VideoError"}
+    return (BackendError,) + tuple(getattr(sys.modules[module], name)
+                                   for module, name in homes.items() if module in sys.modules)
 
 
 def _disk_full_op_error(exc):
-    """TensorFlow's file writers report ENOSPC as an OpError (e.g. ResourceExhaustedError)."""
+    """TensorFlow's file writers report ENOSPC as an OpError (e.g. ResourceExhaustedError);
+    False whenever TensorFlow was not imported (then nothing raised one)."""
+    if "tensorflow" not in sys.modules:
+        return False
     import tensorflow as tf
     message = getattr(exc, "message", "")
     return isinstance(exc, tf.errors.OpError) and "No space left on device" in message
@@ -181,9 +139,19 @@ def run(main):
         flags.DEFINE_boolean(VERBOSE_FLAG, False, "show TensorFlow's start-up messages, INFO logs "
                              "(e.g. the per-variable mapping of a checkpoint import) and the "
                              "tracebacks of known failures")
+    if BACKEND_FLAG not in flags.FLAGS:
+        from srn_tf.backend import current_backend
+        default = current_backend() if current_backend() in BACKENDS else BACKENDS[0]
+        flags.DEFINE_enum(BACKEND_FLAG, default, list(BACKENDS),
+                          "Keras backend to run on (default: KERAS_BACKEND, else tensorflow); "
+                          "read before Keras is imported")
 
     def wrapped(argv):
         verbose = flags.FLAGS[VERBOSE_FLAG].value
+        try:
+            check_backend(flags.FLAGS[BACKEND_FLAG].value)
+        except BackendError as e:
+            sys.exit(f"error: {e}")
         level = logging.INFO if verbose else logging.WARNING
         logging.getLogger().setLevel(level)
         from absl import logging as absl_logging
