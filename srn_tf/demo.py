@@ -28,7 +28,9 @@ from srn_tf import cli, metrics, video
 from srn_tf.convert import is_tf1_checkpoint, load_model
 from srn_tf.deblur_lib import NO_WEIGHTS_HELP
 from srn_tf.image_io import IMAGE_EXTENSIONS, read_image, to_rgb8, write_png
-from srn_tf.inference import DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, PRECISIONS, deblur, plan_tiles
+from srn_tf.inference import deblur
+from srn_tf.restore import PRECISIONS
+from srn_tf.tiling import DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, plan_tiles
 from srn_tf.model import model_type_of
 from srn_tf.train_lib import CONFIG_FILE
 
