@@ -19,10 +19,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import tensorflow as tf
 
+from srn_tf.backend import lazy_tensorflow
 from srn_tf.image_io import IMAGE_EXTENSIONS, ImageReadError, decode_rgb8, image_size
 from srn_tf.model import image_channels
+
+tf = lazy_tensorflow("reading pairs through tf.data (training data, TFDS, --data=tfds:…)")
 
 log = logging.getLogger(__name__)
 

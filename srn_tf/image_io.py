@@ -6,8 +6,8 @@ as uint8 or uint16 arrays H×W×C:
   * C = 1 grey (modes 1, L, I;16), 2 grey + alpha (LA), 3 RGB (RGB, YCbCr, CMYK, a palette
     without transparency), 4 RGB + alpha (RGBA, PA, a palette with transparency);
   * 16-bit PNGs and TIFFs (grey, grey + alpha, RGB, RGBA) stay uint16 (Pillow holds 16-bit
-    colour in 8 bits, so those pixels come from TensorFlow's PNG decoder and tifffile); all else
-    uint8;
+    colour in 8 bits, so those pixels come from TensorFlow's PNG decoder, which needs TensorFlow
+    installed, and tifffile); all else uint8;
   * the EXIF orientation is applied (the picture turned as a viewer turns it);
   * an embedded ICC profile is kept (returned with the pixels, and `write_png` attaches it to the
     result), so a viewer shows the result in the colours of the input; CMYK (e.g. CMYK JPEGs) is
@@ -16,8 +16,9 @@ as uint8 or uint16 arrays H×W×C:
     viewer shows them, with each frame's duration.
 
 Anything else (32-bit integer or float images, modes such as LAB or HSV, files Pillow cannot read)
-raises `ImageReadError` naming the file and the reason. Writing is atomic (a temporary file renamed
-into place), and the files get the permissions any file the user creates gets (0666 less umask).
+raises `ImageReadError` naming the file and the reason. PNGs are written by `encode_png` (numpy
+and zlib, any bit depth, no TensorFlow). Writing is atomic (a temporary file renamed into place),
+and the files get the permissions any file the user creates gets (0666 less umask).
 """
 
 import dataclasses
@@ -28,12 +29,17 @@ import tempfile
 import zlib
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, ImageCms, UnidentifiedImageError
+
+from srn_tf.backend import BackendError, lazy_tensorflow
+
+tf = lazy_tensorflow("decoding 16-bit colour PNGs (Pillow reads them as 8-bit; a 16-bit TIFF "
+                     "needs no TensorFlow)")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _EXIF_ORIENTATION = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}   # by channels: grey, grey + alpha, RGB, RGBA
 
 
 class ImageReadError(ValueError):
@@ -114,7 +120,10 @@ def _deep_colour(image, data):
         return None                       # 16-bit grey: Pillow keeps it
     if image.format == "PNG" and data[:8] == _PNG_SIGNATURE and data[24] == 16:
         # (IHDR's bit depth: after the signature, IHDR's length and type, width and height)
-        return tf.io.decode_png(data, dtype=tf.uint16).numpy()
+        try:
+            return tf.io.decode_png(data, dtype=tf.uint16).numpy()
+        except tf.errors.OpError as e:
+            raise ValueError(e.message) from e
     if image.format == "TIFF" and max(image.tag_v2.get(258, (8,)) or (8,)) == 16:
         import tifffile                   # a scikit-image dependency
         pixels = tifffile.imread(io.BytesIO(data), key=0)
@@ -153,8 +162,10 @@ def decode(data, name="image"):
                  np.full(f.shape[:2] + (1,), np.iinfo(f.dtype).max, f.dtype)], axis=2)
                 for f in frames]
         frames = [_orient(f, orientation) for f in frames]
+    except BackendError:
+        raise
     except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError,
-            Image.DecompressionBombError, tf.errors.OpError, ImageCms.PyCMSError) as e:
+            Image.DecompressionBombError, ImageCms.PyCMSError) as e:
         if isinstance(e, UnidentifiedImageError):   # its text names a BytesIO object, not the file
             message = "not an image file Pillow can read (empty, truncated or another format)"
         else:
@@ -241,18 +252,59 @@ def _png_chunk(kind, payload):
             struct.pack(">I", zlib.crc32(kind + payload)))
 
 
+def _filtered_rows(data, above, pixel_bytes):
+    """Rows of PNG image data filtered for compression (PNG spec, section 9: None, Sub, Up,
+    Average, Paeth), each with the filter that gives the smallest sum of |filtered bytes as
+    signed| (libpng's default heuristic).
+
+    data: uint8 [h, row bytes]; above: uint8 [row bytes], the row before data's first (zeros for
+    the image's first row). Returns uint8 [h, 1 + row bytes]: the filter type, the bytes.
+    """
+    x = data.astype(np.int16)
+    up = np.concatenate([above.astype(np.int16)[None], x[:-1]])
+    left, up_left = np.zeros_like(x), np.zeros_like(x)
+    left[:, pixel_bytes:], up_left[:, pixel_bytes:] = x[:, :-pixel_bytes], up[:, :-pixel_bytes]
+    p = left + up - up_left
+    to_left, to_up, to_up_left = np.abs(p - left), np.abs(p - up), np.abs(p - up_left)
+    paeth = np.where((to_left <= to_up) & (to_left <= to_up_left), left,
+                     np.where(to_up <= to_up_left, up, up_left))
+    candidates = np.stack([x, x - left, x - up, x - (left + up) // 2, x - paeth]).astype(np.uint8)
+    best = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2).argmin(axis=0)
+    return np.concatenate([best.astype(np.uint8)[:, None],
+                           candidates[best, np.arange(len(best))]], axis=1)
+
+
 def encode_png(image, icc_profile=None):
     """uint8/uint16 H×W or H×W×C (C in 1..4) → PNG bytes of the same bit depth, with the ICC
-    profile (iCCP chunk) when given."""
+    profile (iCCP chunk) when given: non-interlaced, each row filtered as libpng's heuristic
+    picks (`_filtered_rows`), zlib level 6, in blocks of rows (memory: a few MiB beyond the image
+    and the result). Raises ValueError for another dtype or shape."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[:, :, None]
-    encoded = tf.io.encode_png(image).numpy()
-    if not icc_profile:
-        return encoded
-    end_of_ihdr = 8 + 8 + 13 + 4
-    iccp = _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
-    return encoded[:end_of_ihdr] + iccp + encoded[end_of_ihdr:]
+    if (image.dtype not in (np.uint8, np.uint16) or image.ndim != 3
+            or image.shape[2] not in _PNG_COLOUR_TYPES):
+        raise ValueError(f"a PNG holds uint8/uint16 H×W×C images, C in 1..4; got {image.dtype} "
+                         f"{image.shape}")
+    height, width, channels = image.shape
+    depth = image.dtype.itemsize
+    row_bytes = width * channels * depth
+    header = struct.pack(">IIBBBBB", width, height, 8 * depth, _PNG_COLOUR_TYPES[channels], 0, 0,
+                         0)
+    chunks = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header)]
+    if icc_profile:
+        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+    compressor, compressed = zlib.compressobj(6), []
+    above = np.zeros(row_bytes, np.uint8)
+    block = max(1, 2 ** 20 // row_bytes)
+    for top in range(0, height, block):
+        pixels = image[top:top + block].astype(image.dtype.newbyteorder(">"))   # PNG: big-endian
+        rows = pixels.view(np.uint8).reshape(-1, row_bytes)
+        compressed.append(compressor.compress(_filtered_rows(rows, above, channels * depth)))
+        above = rows[-1]
+    compressed.append(compressor.flush())
+    chunks += [_png_chunk(b"IDAT", b"".join(compressed)), _png_chunk(b"IEND", b"")]
+    return b"".join(chunks)
 
 
 def encode_animated_png(decoded_frames, durations, loop, icc_profile=None):
