@@ -87,6 +87,21 @@ def backend_inputs(tmp_path_factory):
     return folder, spec, arrays, reference
 
 
+def user_environment():
+    """The environment a user runs commands in: no KERAS_BACKEND or TF_CPP_MIN_LOG_LEVEL (srn-tf
+    quiets TensorFlow itself; conftest.run_script sets the level, which lets TensorFlow's
+    pre-logging lines through)."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+
+
+def run_command(*args):
+    """Runs `python <args>` in the repository as a user would (`user_environment`)."""
+    import subprocess
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=user_environment(),
+                          capture_output=True, text=True, timeout=600)
+
+
 def run_backend(backend, folder, spec, output, no_tensorflow):
     """Runs tests/backend_checks.py on `backend`; returns (arrays, facts) it wrote."""
     import subprocess
@@ -95,8 +110,10 @@ def run_backend(backend, folder, spec, output, no_tensorflow):
                f"--backend={backend}", str(folder), str(output)]
     if no_tensorflow:
         command.append("--no_tensorflow")
-    env = {k: v for k, v in os.environ.items()   # as a user runs it: srn-tf quiets TensorFlow
-           if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+    env = user_environment()
+    # One OpenMP thread for PyTorch: on a 2-core machine shared with other jobs its spinning
+    # threads made the process 10x slower (results do not depend on it).
+    env["OMP_NUM_THREADS"] = "1"
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -213,9 +230,9 @@ def test_deblurred_as_on_tensorflow(results, tensorflow_deblurred, name):
     arrays, _, _ = results
     ours, theirs = arrays[name], tensorflow_deblurred[name]
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
-    assert (ours == theirs).mean() >= EQUAL_SHARE, (ours != theirs).sum()
-    step = 257 if ours.dtype == np.uint16 else 1
-    assert np.abs(ours.astype(int) - theirs).max() <= step
+    if ours.dtype == np.uint8:   # (16-bit steps are 257 times finer: float rounding flips more)
+        assert (ours == theirs).mean() >= EQUAL_SHARE, (ours != theirs).sum()
+    assert np.abs(ours.astype(int) - theirs).max() <= 1
     if name == "deblur_rgba_lstm":
         np.testing.assert_array_equal(ours[:, :, 3], theirs[:, :, 3])
     assert len(np.unique(ours)) > 10
@@ -264,17 +281,19 @@ def test_deblur_command_on_jax(tmp_path, backend_inputs, tensorflow_deblurred):
     _, spec, arrays, _ = backend_inputs
     source, target = tmp_path / "photo.png", tmp_path / "sharp.png"
     write_png(str(source), arrays["photo"])
-    result = run_script("deblur.py", "--backend=jax", f"--input={source}", f"--output={target}",
-                        f"--weights={spec['release']['color']['keras']}")
+    result = run_command("deblur.py", "--backend=jax", f"--input={source}",
+                         f"--output={target}", f"--weights={spec['release']['color']['keras']}")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stderr == "" and result.stdout.strip() == f"wrote {target}"
+    assert result.stdout.strip() == f"wrote {target}"
+    assert not any(line for line in result.stderr.splitlines()   # only the progress bar
+                   if not line.startswith("deblurring")), result.stderr
     ours = read_image(str(target))
     assert (ours == tensorflow_deblurred["deblur_color"]).mean() >= EQUAL_SHARE
 
 
 def test_tensorflow_only_features_say_so_in_one_line(tmp_path, backend_inputs):
     spec = backend_inputs[1]
-    result = run_script("-m", "srn_tf.export", "--backend=torch",
+    result = run_command("-m", "srn_tf.export", "--backend=torch",
                         f"--weights={spec['release']['color']['keras']}",
                         f"--output={tmp_path / 'exported'}")
     assert result.returncode == 1 and result.stdout == ""
