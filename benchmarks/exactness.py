@@ -1,7 +1,7 @@
 """Prints max |Keras − TF1 graph| per model type and level, on random release-style checkpoints;
 with --train, how far srn-tf's training steps are from the release's.
 
-  python benchmarks/exactness.py [--height=96 --width=160 --batch=2]
+  python benchmarks/exactness.py [--height=96 --width=160 --batch=2] [--backend=jax|torch]
   python benchmarks/exactness.py --train
 
 The TF1 side is tests/tf1_reference.py: the release's generator and training in tf.compat.v1
@@ -10,6 +10,8 @@ srn_tf.load_tf1_checkpoint. --train runs tests/test_train_exact.py's comparison:
 train_lib's own optimizer and train step against the reference's, from one random checkpoint,
 and the same figures for recipe errors, which must be far outside the bounds; then
 tests/test_train_resync.py's per-step figures: one srn-tf step from each of the reference's states.
+--backend runs the Keras model on JAX or PyTorch (the reference graph is TensorFlow's, in the same
+process); --train needs the TensorFlow backend.
 """
 
 import os
@@ -19,8 +21,12 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
-from srn_tf import build_srn, cli, load_tf1_checkpoint  # noqa: E402  (first: quiet TF import)
+from srn_tf import build_srn, cli, load_tf1_checkpoint  # noqa: E402  (first: the backend)
+from srn_tf.backend import quiet_tensorflow_import, require_tensorflow_backend  # noqa: E402
 
+quiet_tensorflow_import()     # the reference graph's, on any backend
+
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
@@ -97,11 +103,12 @@ def main(argv):
         import tensorflow as tf
         tf.get_logger().setLevel("ERROR")      # the reference's tf.compat.v1 deprecation notices
     if FLAGS.train:
+        require_tensorflow_backend("--train")
         print_training()
         return
     rng = np.random.default_rng(0)
-    print(f"input {FLAGS.batch}x{FLAGS.height}x{FLAGS.width}; max |difference| per level "
-          "(coarsest first)")
+    print(f"Keras backend {keras.backend.backend()}; input {FLAGS.batch}x{FLAGS.height}x"
+          f"{FLAGS.width}; max |difference| per level (coarsest first)")
     for model_type in ("color", "gray", "lstm"):
         images = rng.random((FLAGS.batch, FLAGS.height, FLAGS.width, image_channels(model_type)),
                             dtype=np.float32)
@@ -109,7 +116,8 @@ def main(argv):
             _, reference = tf1_reference.write_checkpoint(folder, model_type, images)
             model = build_srn(model_type)
             load_tf1_checkpoint(model, folder)
-        diffs = [float(np.abs(o.numpy() - r).max()) for o, r in zip(model(images), reference)]
+        diffs = [float(np.abs(keras.ops.convert_to_numpy(o) - r).max())
+                 for o, r in zip(model(images), reference)]
         print(f"{model_type:6s} " + "  ".join(f"{d:.2e}" for d in diffs))
 
 

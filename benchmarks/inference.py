@@ -4,6 +4,8 @@ measured peak; memory against image size; the train step; accuracy of the fast p
   python benchmarks/inference.py                       # everything (tens of minutes on 2 cores)
   python benchmarks/inference.py --quick               # a small image, one run: checks it works
   python benchmarks/inference.py --paths=srn_float32,onnxruntime --nomemory --notrain
+  python benchmarks/inference.py --paths=srn_float32,jax_float32,torch_float32,srn_bfloat16,\
+      jax_bfloat16,torch_bfloat16 --nomemory --notrain      # the three Keras backends at 720p
 
 Weights: --weights (a release checkpoint folder/prefix, or a .keras file, e.g. a train.py run's
 model.keras: the release graph then reads them written in the release's format by
@@ -12,7 +14,7 @@ weights, written by tests/tf1_reference.py into a temporary folder. Timings do n
 weights' values, the PSNR columns do; the header says which weights were used.
 
 TensorFlow's start-up lines are hidden in this process and in each child, as in every srn-tf
-command (`import srn_tf`: srn_tf.startup.quiet_tensorflow_import); --verbose shows them.
+command (`import srn_tf`: srn_tf.backend.quiet_backend_import); --verbose shows them.
 
 Input: a real blurry photo, ../shared/data/real_blur/01.png (1280×720), resized (bicubic) to the
 other sizes; without that folder, scikit-image's astronaut photo resized to 1280×720.
@@ -25,11 +27,18 @@ In one run it prints:
     warm-up), time ÷ the FLOP-bound time at the matching peak (bfloat16 paths: the bfloat16 peak),
     peak resident memory (MiB, the whole process: Python, TensorFlow and the runtime), and how far
     the result is from srn-tf float32's (PSNR in dB of the uint8 result against srn-tf float32's,
-    "inf" when identical, and the largest difference in grey levels). The LiteRT files are
+    "inf" when identical, the largest difference in grey levels, and the share of values equal).
+    The LiteRT files are
     written beforehand by this process, so the timed ones hold only the runtime; the --runtime
     paths convert in the timed process, as users' runs do (their peak RSS includes TensorFlow
     and the conversion). Paths:
-      srn_float32, srn_bfloat16  srn_tf.deblur, default options
+      srn_float32, srn_bfloat16  srn_tf.deblur, default options (Keras on TensorFlow)
+      jax_float32, jax_bfloat16, torch_float32, torch_bfloat16
+                                 srn_tf.deblur, default options, with Keras on JAX (jax.jit)
+                                 or PyTorch (eager, inference mode): the process runs with
+                                 --backend=jax|torch and never imports TensorFlow, so its peak
+                                 RSS holds that framework only; "÷ FLOP-bound" is against the
+                                 peak TensorFlow's convolution reaches on this CPU
       release_graph              the release's generator as tf.compat.v1 builds it
                                  (tests/tf1_reference.py), a Session on the checkpoint
       onnxruntime                srn_tf.deblur(runtime="onnxruntime"): the network converted to
@@ -48,7 +57,6 @@ In one run it prints:
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,17 +69,21 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 # imports TensorFlow quietly, and the child processes must not inherit that (see run_child).
 USER_TF_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
 
-import srn_tf  # noqa: E402,F401  (TensorFlow without its start-up lines unless --verbose)
+import srn_tf  # noqa: E402,F401  (the backend's framework without its start-up lines)
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from machine import cpu_description  # noqa: E402
 from srn_tf import cli  # noqa: E402
+from srn_tf.backend import lazy_tensorflow  # noqa: E402
+from timing import median_time  # noqa: E402  (benchmarks/timing.py)
 
-PATHS = ("srn_float32", "srn_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
+tf = lazy_tensorflow("this benchmark's TensorFlow paths")   # a JAX/PyTorch child never needs it
+
+PATHS = ("srn_float32", "srn_bfloat16", "jax_float32", "jax_bfloat16", "torch_float32",
+         "torch_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
          "openvino_bfloat16", "litert", "litert_float16")
-BFLOAT16_PATHS = ("srn_bfloat16", "openvino_bfloat16")
+BFLOAT16_PATHS = ("srn_bfloat16", "jax_bfloat16", "torch_bfloat16", "openvino_bfloat16")
 PHOTO = os.path.join(ROOT, "..", "shared", "data", "real_blur", "01.png")
 
 flags.DEFINE_string("weights", None, "release checkpoint (folder or prefix) or .keras file; "
@@ -99,16 +111,6 @@ FLAGS = flags.FLAGS
 def parse_size(text):
     height, width = (int(v) for v in text.lower().split("x"))
     return height, width
-
-
-def median_time(fn, runs):
-    fn()   # warm-up: tracing, kernel selection, allocations
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 PEAK_SHAPES = ((1, 192, 192), (1, 368, 640), (4, 192, 192))   # N, H, W of the 128-channel input
@@ -151,8 +153,10 @@ def peak_rss_mib():
 # ---- the paths, each run in its own process ----------------------------------------------
 
 # The paths that are srn_tf.deblur with default options: (runtime, precision).
-DEBLUR_PATHS = {"srn_float32": ("tensorflow", "float32"),
-                "srn_bfloat16": ("tensorflow", "bfloat16"),
+DEBLUR_PATHS = {"srn_float32": ("keras", "float32"),
+                "srn_bfloat16": ("keras", "bfloat16"),
+                "jax_float32": ("keras", "float32"), "jax_bfloat16": ("keras", "bfloat16"),
+                "torch_float32": ("keras", "float32"), "torch_bfloat16": ("keras", "bfloat16"),
                 "onnxruntime": ("onnxruntime", "float32"),
                 "openvino_float32": ("openvino", "float32"),
                 "openvino_bfloat16": ("openvino", "bfloat16")}
@@ -191,6 +195,7 @@ def release_graph_path(weights, model_type, height, width):
 
 EXPORTS = {"litert": "model.tflite", "litert_float16": "model_float16.tflite"}
 RELEASE_FORMAT = "release_format"      # the folder of .keras weights written as a TF1 checkpoint
+KERAS_WEIGHTS = "weights.keras"        # the weights as a .keras file, for the JAX/PyTorch paths
 
 
 def write_exports(weights, paths, height, width, folder):
@@ -204,6 +209,8 @@ def write_exports(weights, paths, height, width, folder):
                            float16="float16" in name)
     if "release_graph" in paths and not is_tf1_checkpoint(weights):
         save_tf1_checkpoint(model, os.path.join(folder, RELEASE_FORMAT, "deblur.model-0"))
+    if any(path_backend(p) != "tensorflow" for p in paths):   # no TensorFlow in those processes
+        model.save(os.path.join(folder, KERAS_WEIGHTS))
 
 
 def litert_path(path):
@@ -220,7 +227,9 @@ def child(name, runs):
     exported = os.path.join(FLAGS.exports, EXPORTS.get(name, ""))
     if name in DEBLUR_PATHS:
         from srn_tf import load_model
-        run = srn_path(load_model(FLAGS.weights), *DEBLUR_PATHS[name])
+        weights = (FLAGS.weights if path_backend(name) == "tensorflow"
+                   else os.path.join(FLAGS.exports, KERAS_WEIGHTS))
+        run = srn_path(load_model(weights), *DEBLUR_PATHS[name])
     elif name == "release_graph":
         written = os.path.join(FLAGS.exports, RELEASE_FORMAT)     # .keras weights, converted
         run = release_graph_path(written if os.path.isdir(written) else FLAGS.weights,
@@ -237,10 +246,28 @@ def child(name, runs):
     print(json.dumps(result))
 
 
+def framework_versions():
+    """"Keras x, JAX y, PyTorch z" for what is installed (JAX and PyTorch paths need them)."""
+    import importlib.metadata
+    found = []
+    for label, package in (("Keras", "keras"), ("JAX", "jax"), ("PyTorch", "torch")):
+        try:
+            found.append(f"{label} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"no {label}")
+    return ", ".join(found)
+
+
+def path_backend(name):
+    """The Keras backend a path runs on: jax_* and torch_* their own, all others tensorflow."""
+    backend = name.split("_")[0]
+    return backend if backend in ("jax", "torch") else "tensorflow"
+
+
 def run_child(name, size, runs, weights, output=None, exports=""):
     command = [sys.executable, os.path.abspath(__file__), f"--child={name}", f"--size={size}",
                f"--runs={runs}", f"--weights={weights}", f"--model_type={FLAGS.model_type}",
-               f"--exports={exports}"]
+               f"--exports={exports}", f"--backend={path_backend(name)}"]
     if output:
         command.append(f"--child_output={output}")
     env = dict(os.environ)
@@ -266,11 +293,13 @@ def default_weights(folder, model_type):
 
 
 def compare(result, reference):
+    """(PSNR in dB, largest |difference|, share of values equal) of a uint8 result against the
+    reference's."""
     from skimage.metrics import peak_signal_noise_ratio
     difference = np.abs(result.astype(int) - reference)
     psnr = (float("inf") if not difference.any()
             else peak_signal_noise_ratio(reference, result, data_range=255))
-    return psnr, int(difference.max())
+    return psnr, int(difference.max()), float((difference == 0).mean())
 
 
 def side_by_side(weights, peaks, folder):
@@ -283,7 +312,7 @@ def side_by_side(weights, peaks, folder):
     print(f"per path, {width}x{height}, median of {FLAGS.runs} runs after a warm-up, each in a "
           f"fresh process:")
     print(f"  {'path':18s} {'s/image':>8s} {'÷ FLOP-bound':>12s} {'peak RSS':>10s} "
-          f"{'PSNR vs srn f32':>16s} {'max |Δ|':>8s}")
+          f"{'PSNR vs srn f32':>16s} {'max |Δ|':>8s} {'equal':>9s}")
     reference = None
     paths = FLAGS.paths if "srn_float32" in FLAGS.paths else ["srn_float32"] + FLAGS.paths
     write_exports(weights, paths, height, width, folder)
@@ -296,11 +325,11 @@ def side_by_side(weights, peaks, folder):
         image = np.load(output)
         if reference is None:
             reference = image
-        psnr, largest = compare(image, reference)
+        psnr, largest, equal = compare(image, reference)
         peak = peaks["bfloat16" if name in BFLOAT16_PATHS else "float32"]
         bound = flop / (peak * 1e9)
         print(f"  {name:18s} {result['seconds']:8.2f} {result['seconds'] / bound:11.2f}x "
-              f"{result['peak_mib']:7.0f} MiB {psnr:13.2f} dB {largest:8d}")
+              f"{result['peak_mib']:7.0f} MiB {psnr:13.2f} dB {largest:8d} {100 * equal:8.3f}%")
 
 
 def memory_flatness(weights):
@@ -384,7 +413,8 @@ def main(argv):
     if not FLAGS.verbose:   # TF1 deprecation notices of the release graph
         from absl import logging as absl_logging
         absl_logging.set_verbosity(absl_logging.ERROR)
-        tf.get_logger().setLevel("ERROR")
+        if not FLAGS.child or path_backend(FLAGS.child) == "tensorflow":
+            tf.get_logger().setLevel("ERROR")
     if FLAGS.child:
         child(FLAGS.child, FLAGS.runs)
         return
@@ -394,7 +424,7 @@ def main(argv):
     if unknown:
         raise app.UsageError(f"unknown --paths {unknown}; choose from {', '.join(PATHS)}")
     print(f"{time.strftime('%Y-%m-%d')}, {cpu_description()}, {os.cpu_count()} cores, "
-          f"TF {tf.__version__}")
+          f"TF {tf.__version__}, {framework_versions()}")
     with tempfile.TemporaryDirectory() as folder:
         weights = FLAGS.weights
         if not weights:

@@ -1,24 +1,30 @@
-"""srn-tf: the exact SRN-DeblurNet (Tao et al., CVPR 2018) in TensorFlow 2 / Keras 3.
+"""srn-tf: the exact SRN-DeblurNet (Tao et al., CVPR 2018) in Keras 3, on TensorFlow, JAX or
+PyTorch.
 
 `import srn_tf` registers the custom Keras layers (package "srn_tf"), so that afterwards
 `keras.models.load_model("model.keras")` finds them; `srn_tf.load_model` loads `.keras` files and
-the release's TF1 checkpoints alike. TensorFlow is imported without its start-up lines
-(`srn_tf.startup.quiet_tensorflow_import`). The names from `srn_tf.convert` and
+the release's TF1 checkpoints alike. Before Keras is imported, a `--backend=tensorflow|jax|torch`
+on the command line sets KERAS_BACKEND (`srn_tf.backend.select_backend`, for the commands), and
+the backend's framework is imported without its start-up lines; TensorFlow is imported only on the
+TensorFlow backend or by a feature that needs it. The names from `srn_tf.convert` and
 `srn_tf.inference` are imported when first used.
 """
 
 import importlib
 
-from srn_tf.startup import quiet_tensorflow_import
+from srn_tf.backend import quiet_backend_import, select_backend
 
 __version__ = "0.1.0"
 
-quiet_tensorflow_import()
+quiet_backend_import(select_backend())
 
 from srn_tf.model import MODEL_TYPES, build_srn  # noqa: E402  (registers the layers too)
+from srn_tf.backend import quiet_keras_tensorflow_import  # noqa: E402
+
+quiet_keras_tensorflow_import()
 
 _LAZY = {"load_tf1_checkpoint": "srn_tf.convert", "detect_model_type": "srn_tf.convert",
-         "load_model": "srn_tf.convert", "CheckpointError": "srn_tf.convert",
+         "load_model": "srn_tf.convert", "CheckpointError": "srn_tf.errors",
          "deblur": "srn_tf.inference"}
 
 __all__ = ["build_srn", "MODEL_TYPES", "load_tf1_checkpoint", "detect_model_type", "load_model",

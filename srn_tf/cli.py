@@ -9,7 +9,9 @@ The commands (`srn_tf.commands.*`, installed as `srn-deblur`, `srn-train`, …, 
 `run(main, define_flags, doc)` is `absl.app.run(main)` plus:
   * `--help` (`-h`, `--helpshort`, `-?`) prints `doc` and the command's own flags and exits 0;
     `--helpfull` adds absl's; a bad or missing flag is one line `error: … (see --help)`, exit 1;
-  * the absl boolean flag `--verbose` (defined here for every command);
+  * the absl boolean flag `--verbose` and the flag `--backend=tensorflow|jax|torch` (defined
+    here for every command; `import srn_tf` has already acted on --backend, `run` checks that
+    Keras runs on it, `srn_tf.backend`);
   * Python and absl logging at WARNING (INFO with `--verbose`: e.g. the per-variable mapping of a
     TF1 checkpoint import), written plain (`PlainFormatter`: `warning: …`, `error: …`);
   * the project's known failures (`srn_tf.errors`) as ONE line `error: <message>` on stderr and
@@ -19,7 +21,7 @@ The commands (`srn_tf.commands.*`, installed as `srn-deblur`, `srn-train`, …, 
     message of the `srn_tf.errors.Interrupted` a command raised, else nothing more), and exit
     status 130; a command with its own handlers (training checkpoints before it stops) keeps them.
 
-This module sits above the library: it imports `srn_tf.errors` and `srn_tf.startup` only, and no
+This module sits above the library: it imports `srn_tf.errors` and `srn_tf.backend` only, and no
 library module imports it.
 """
 
@@ -27,10 +29,8 @@ import logging
 import signal
 import sys
 
-from srn_tf import startup
-from srn_tf.errors import Interrupted, error_message
-
-VERBOSE_FLAG = startup.VERBOSE_FLAG
+from srn_tf.backend import BACKEND_FLAG, BACKENDS, VERBOSE_FLAG, check_backend, current_backend
+from srn_tf.errors import BackendError, Interrupted, error_message
 HELP_ARGS = ("-h", "--help", "-help", "--helpshort", "-helpshort", "-?")
 HELPFULL_ARGS = ("--helpfull", "-helpfull")
 INTERRUPTED_STATUS = 130   # 128 + SIGINT, as shells report a command ended by Ctrl-C
@@ -109,12 +109,21 @@ def run(main, define_flags=None, doc=None):
         flags.DEFINE_boolean(VERBOSE_FLAG, False, "show TensorFlow's start-up messages, INFO logs "
                              "(e.g. the per-variable mapping of a checkpoint import) and the "
                              "tracebacks of known failures")
+    if BACKEND_FLAG not in flags.FLAGS:
+        default = current_backend() if current_backend() in BACKENDS else BACKENDS[0]
+        flags.DEFINE_enum(BACKEND_FLAG, default, list(BACKENDS),
+                          "Keras backend to run on (default: KERAS_BACKEND, else tensorflow); "
+                          "read before Keras is imported")
     if define_flags is not None:
         define_flags()
     doc = doc if doc is not None else sys.modules["__main__"].__doc__
 
     def wrapped(argv):
         verbose = flags.FLAGS[VERBOSE_FLAG].value
+        try:
+            check_backend(flags.FLAGS[BACKEND_FLAG].value)
+        except BackendError as e:
+            sys.exit(f"error: {e}")
         level = logging.INFO if verbose else logging.WARNING
         logging.getLogger().setLevel(level)
         from absl import logging as absl_logging

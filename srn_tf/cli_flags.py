@@ -4,7 +4,8 @@ import sys
 
 from absl import flags
 
-from srn_tf.inference import DEFAULT_OVERLAP, PRECISIONS, check_tiling
+from srn_tf.restore import PRECISIONS
+from srn_tf.tiling import DEFAULT_OVERLAP, check_tiling
 from srn_tf.runtimes import RUNTIMES, check_runtime
 
 
@@ -16,10 +17,12 @@ def define_inference_flags():
                          "(default: a 1280×720 image's, about 630 MiB)")
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS),
                       "bfloat16: faster on CPUs with AMX/AVX-512-BF16 and recent GPUs")
-    flags.DEFINE_boolean("jit_compile", False, "compile the network with XLA")
-    flags.DEFINE_enum("runtime", "tensorflow", list(RUNTIMES), "what runs the network: "
-                      "tensorflow; openvino (OpenVINO CPU, float32 or bfloat16); onnxruntime "
-                      "(ONNX Runtime CPU, float32); same tiles, results within a grey level")
+    flags.DEFINE_boolean("jit_compile", False, "compile the network with XLA (TensorFlow; JAX "
+                         "always does)")
+    flags.DEFINE_enum("runtime", "keras", list(RUNTIMES), "what runs the network: keras (the "
+                      "model on --backend); with --backend=tensorflow also openvino (OpenVINO "
+                      "CPU, float32 or bfloat16) or onnxruntime (ONNX Runtime CPU, float32); "
+                      "same tiles, results within a grey level")
 
 
 def inference_options():

@@ -5,6 +5,10 @@ The name map is data: a Keras variable `<layer path>/<kernel|bias>` is the check
 `convLSTM/LSTM_conv/bias` ↔ `g_net/convLSTM/LSTM_conv/biases`). Layouts are the same on both sides,
 the transposed convs' [4, 4, out, in] included, so values are copied as they are.
 
+Reading and writing the release's checkpoints needs the TensorFlow package (`tf.train`), on any
+Keras backend: the values are read as numpy arrays and set into the model, so a model on JAX or
+PyTorch imports them too. Loading `.keras` files needs no TensorFlow.
+
 Command line:
   srn-convert --tf1_checkpoint=checkpoints/lstm --output=srn_lstm.keras
 """
@@ -15,10 +19,12 @@ import re
 import zipfile
 import zlib
 
-import tensorflow as tf
-
+from srn_tf.backend import lazy_tensorflow
 from srn_tf.errors import CheckpointError
 from srn_tf.model import MODEL_TYPES, build_srn, check_model_type, model_type_of
+
+tf = lazy_tensorflow("reading or writing the release's TF1 checkpoints (convert them to .keras "
+                     "where TensorFlow is installed: srn-convert)")
 
 TF1_SCOPE = "g_net"
 TF1_VARIABLE_NAMES = {"kernel": "weights", "bias": "biases"}
@@ -128,8 +134,9 @@ def resolve_checkpoint_prefix(path):
 
 
 def _read_shapes(prefix):
+    load_checkpoint = tf.train.load_checkpoint   # imports TensorFlow (BackendError without it)
     try:
-        reader = tf.train.load_checkpoint(prefix)
+        reader = load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as e:
         raise CheckpointError(f"cannot read the TF checkpoint {prefix} (missing or truncated "
                               f"file?): {e}") from e
@@ -232,6 +239,11 @@ def save_tf1_checkpoint(model, prefix):
         variables = [v1.Variable(value, name=name) for name, value in values.items()]
         session.run(v1.variables_initializer(variables))
         return v1.train.Saver(variables).save(session, prefix, write_meta_graph=False)
+
+
+def is_saved_model(path):
+    """True for a folder holding a SavedModel (`saved_model.pb`), e.g. one `srn_tf.export` wrote."""
+    return os.path.isfile(os.path.join(os.fspath(path), "saved_model.pb"))
 
 
 def is_tf1_checkpoint(path):

@@ -11,13 +11,15 @@ import contextlib
 import logging
 
 import numpy as np
-import tensorflow as tf
 
+from srn_tf.backend import lazy_tensorflow
 from srn_tf.errors import DataError
 from srn_tf.model import image_channels
 from srn_tf.preprocess import augment_pair, decode_pair, random_crop_pair, to_model_input
 from srn_tf.sources import (TFDS_PREFIX, check_pairs, find_unreadable, is_tfds, list_error,
                             resolve_pairs)
+
+tf = lazy_tensorflow("reading pairs through tf.data (training data, TFDS, --data=tfds:…)")
 
 log = logging.getLogger(__name__)
 

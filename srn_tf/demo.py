@@ -31,7 +31,8 @@ from srn_tf.convert import RUN_CONFIG_FILE, WEIGHTS_ADVICE, is_tf1_checkpoint, l
 from srn_tf.deblur_lib import deblur_decoded
 from srn_tf.errors import error_message
 from srn_tf.image_io import image_extensions, read_file, read_image, to_rgb8, write_image
-from srn_tf.inference import DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, PRECISIONS, plan_tiles
+from srn_tf.restore import PRECISIONS
+from srn_tf.tiling import DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, plan_tiles
 from srn_tf.model import model_type_of
 
 DEFAULT_MAX_UPLOAD_MB = 100

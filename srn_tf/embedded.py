@@ -29,10 +29,12 @@ import shutil
 import tempfile
 
 import numpy as np
-import tensorflow as tf
 
+from srn_tf.backend import lazy_tensorflow
 from srn_tf.errors import DataError
 from srn_tf.image_io import ordinary_mode, write_png
+
+tf = lazy_tensorflow("making the embedded dataset")
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,11 @@ import re
 import sys
 
 
+class BackendError(ValueError):
+    """A feature that needs another Keras backend or TensorFlow, or an unknown backend: the
+    message says which, and what to run instead."""
+
+
 class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable or does not fit the model.
 
@@ -50,7 +55,7 @@ class Interrupted(KeyboardInterrupt):
     go on (e.g. "3 of 10 images deblurred into out/; run again with --skip_existing …")."""
 
 
-KNOWN_ERRORS = (CheckpointError, DataError, ImageReadError, TrainingError, VideoError)
+KNOWN_ERRORS = (BackendError, CheckpointError, DataError, ImageReadError, TrainingError, VideoError)
 
 
 def describe_os_error(exc):

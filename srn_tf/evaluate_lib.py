@@ -19,17 +19,18 @@ import os
 import time
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
 from srn_tf import classical, data, metrics, sources
+from srn_tf.backend import lazy_tensorflow
+from srn_tf.convert import (CheckpointError, is_saved_model, is_tf1_checkpoint, load_model,
+                            resolve_checkpoint_prefix, run_model_file)
 from srn_tf.errors import DataError
-from srn_tf.convert import (CheckpointError, is_tf1_checkpoint, load_model, run_model_file,
-                            resolve_checkpoint_prefix)
-from srn_tf.export import is_saved_model
 from srn_tf.image_io import ImageReadError, image_size, read_image, split_alpha, to_rgb8, write_png
 from srn_tf.inference import deblur
 from srn_tf.model import model_type_of
+
+tf = lazy_tensorflow("evaluating a SavedModel")
 
 log = logging.getLogger(__name__)
 

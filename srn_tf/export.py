@@ -36,13 +36,16 @@ import shutil
 import sys
 import tempfile
 
-import tensorflow as tf
-
+from srn_tf.backend import lazy_tensorflow, require_tensorflow_backend
 from srn_tf.image_io import write_bytes
-from srn_tf.inference import (DEFAULT_OVERLAP, finest_level, from_unit_range,
-                              restore_integer_batch, to_unit_range)
 from srn_tf.model import MODEL_TYPES, SIZE_MULTIPLE, as_levels, image_channels, model_type_of
+from srn_tf.restore import finest_level, from_unit_range, to_unit_range
 from srn_tf.runtimes import onnx_proto
+from srn_tf.tf_graph import restore_integer_batch
+from srn_tf.tiling import DEFAULT_OVERLAP
+
+FEATURE = "exporting (SavedModel, LiteRT, ONNX)"
+tf = lazy_tensorflow(FEATURE)
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +91,10 @@ def export(model, output_dir, weights_source="unknown", tile=0, overlap=DEFAULT_
     tile×tile tiles (bounded memory at any size); 0 runs whole images.
     The export is written to a temporary folder beside `output_dir` and renamed into place only
     when complete; an existing export there is replaced only then. Returns `output_dir`.
+    Raises srn_tf.backend.BackendError off Keras's TensorFlow backend.
     """
     from srn_tf import __version__
+    require_tensorflow_backend(FEATURE)
     output_dir = os.path.abspath(output_dir)
     parent = os.path.dirname(output_dir)
     os.makedirs(parent, exist_ok=True)
@@ -235,8 +240,10 @@ def export_file(model, output, export_format, weights_source="unknown", size=Non
     """Writes a .tflite or .onnx export of `model` to `output` atomically; returns `output`.
 
     export_format: "tflite" or "onnx"; size: None (any H, W) or (H, W) fixing the input to
-    [1, H, W, 3]; float16 (tflite only): float16 weights.
+    [1, H, W, 3]; float16 (tflite only): float16 weights. Raises srn_tf.backend.BackendError
+    off Keras's TensorFlow backend.
     """
+    require_tensorflow_backend(FEATURE)
     if float16 and export_format != "tflite":
         raise ValueError("float16 weights are a LiteRT (--format=tflite) option")
     if export_format == "tflite":
@@ -262,7 +269,3 @@ def parse_size(text):
         raise ValueError(f"--size must be HEIGHTxWIDTH with positive integers, e.g. 720x1280; "
                          f"got {text!r}")
     return height, width
-
-
-def is_saved_model(path):
-    return os.path.isfile(os.path.join(os.fspath(path), "saved_model.pb"))

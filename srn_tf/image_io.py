@@ -40,7 +40,6 @@ import threading
 import zlib
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from srn_tf.errors import ImageReadError
@@ -273,9 +272,17 @@ def _is_deep(image, head):
 
 
 def _deep_colour(image, data):
-    """The uint16 H×W×C pixels of a 16-bit colour PNG or TIFF (`_is_deep`) from its bytes."""
+    """The uint16 H×W×C pixels of a 16-bit colour PNG or TIFF (`_is_deep`) from its bytes: PNGs
+    by OpenCV (libpng; it gives grey + alpha as BGRA), TIFFs by tifffile."""
     if image.format == "PNG":
-        return tf.io.decode_png(data, dtype=tf.uint16).numpy()
+        import cv2
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if pixels is None or pixels.dtype != np.uint16:
+            raise ValueError("not a PNG that libpng decodes to 16 bits (truncated or corrupt?)")
+        if data[25] == 4:               # IHDR colour type 4: grey + alpha, which libpng gives as BGRA
+            return np.ascontiguousarray(pixels[:, :, [0, 3]])
+        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4
+                            else cv2.COLOR_BGR2RGB)
     import tifffile                   # a scikit-image dependency
     pixels = tifffile.imread(io.BytesIO(data), key=0)
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
@@ -343,7 +350,7 @@ def decode(source, name="image"):
     except ImageReadError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError, UnidentifiedImageError,
-            tf.errors.OpError, ImageCms.PyCMSError) as e:
+            ImageCms.PyCMSError) as e:
         if isinstance(e, UnidentifiedImageError):   # its text names a BytesIO object, not the file
             message = _unreadable_reason(name)
         elif isinstance(e, MemoryError):
@@ -474,8 +481,10 @@ def write_png(path, image, icc_profile=None):
     atomically (`write_with`), with `icc_profile` attached (iCCP chunk) when given.
 
     Pillow encodes what it holds (8-bit grey, grey + alpha, RGB, RGBA; 16-bit grey) straight into
-    the file, with one copy of the pixels at most (RGB: 4 bytes a pixel); 16-bit colour or grey +
-    alpha, which Pillow would reduce to 8 bits, goes through TensorFlow's encoder."""
+    the file, with one copy of the pixels at most (RGB: 4 bytes a pixel); 16-bit colour, which
+    Pillow would reduce to 8 bits, goes through OpenCV's encoder (libpng). 16-bit grey + alpha,
+    a PNG colour type neither writes, is written as 16-bit RGBA with the grey in R, G and B
+    (which every viewer shows the same)."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[:, :, None]
@@ -483,7 +492,13 @@ def write_png(path, image, icc_profile=None):
         picture = _as_pillow(image)
         write_with(path, lambda f: picture.save(f, "PNG", icc_profile=icc_profile))
         return
-    encoded = tf.io.encode_png(image).numpy()
+    import cv2
+    if image.shape[2] == 2:
+        image = image[:, :, [0, 0, 0, 1]]
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(
+        image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"OpenCV cannot encode a {image.shape} {image.dtype} PNG")
     end_of_ihdr = 8 + 8 + 13 + 4
     iccp = (_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
             if icc_profile else b"")

@@ -1,11 +1,13 @@
 """Custom Keras layers of SRN-DeblurNet, each exactly as the 2018 TF1 release computed it.
 
-All layers take and return float tensors in NHWC layout. They use TensorFlow ops directly, so the
-package needs Keras' TensorFlow backend (the default when `tensorflow` is installed).
+All layers take and return float tensors in NHWC layout and are written with `keras.ops`, so the
+model runs on every Keras backend (TensorFlow, JAX, PyTorch). The one exception is the release's
+resize on the TensorFlow backend, which stays TensorFlow's own op (`legacy_resize`).
 """
 
 import keras
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 _PACKAGE = "srn_tf"
 
@@ -14,21 +16,67 @@ def legacy_resize(images, size):
     """Bilinear resize as TF 1.x `tf.image.resize_images(method=0)` did it.
 
     Args:
-      images: float tensor [N, H, W, C].
-      size: int tensor or pair (height, width).
+      images: float tensor [N, H, W, C] of the running backend.
+      size: (height, width): Python ints, or on the TensorFlow backend int scalar tensors too
+        (dynamic shapes).
     Returns:
-      float32 tensor [N, height, width, C]: `align_corners=False`, no half-pixel centres. TF 2's
-      `tf.image.resize` uses half-pixel centres and gives different numbers; the release's weights
-      were trained with this one.
+      float32 tensor [N, height, width, C]: `align_corners=False`, no half-pixel centres (the
+      source pixel of output pixel i is i·in/out). TF 2's `tf.image.resize` and PyTorch's
+      `interpolate` use half-pixel centres and give different numbers; the release's weights were
+      trained with this one. On the TensorFlow backend this is TensorFlow's op
+      (`ResizeBilinear(half_pixel_centers=False)`, the op of `tf.compat.v1.image.resize_bilinear`,
+      which the ONNX export maps to `Resize` "asymmetric"); on the others `resize_with_ops`.
     """
-    # The op behind tf.compat.v1.image.resize_bilinear, without its deprecation notice.
-    return tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=False,
-                                     half_pixel_centers=False)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        return tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=False,
+                                         half_pixel_centers=False)
+    return resize_with_ops(images, size)
+
+
+def _source_pixels(in_size, out_size):
+    """(lower, upper, fraction) of the source pixels of `out_size` output pixels along one axis:
+    TensorFlow's CPU kernel's sums in float32 (scale = in/out, source = i·scale, lower =
+    floor(source), upper = min(ceil(source), in − 1), fraction = source − lower)."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    source = np.arange(out_size, dtype=np.float32) * scale
+    lower = np.floor(source)
+    upper = np.minimum(np.ceil(source), in_size - 1)
+    return lower.astype(np.int32), upper.astype(np.int32), (source - lower).astype(np.float32)
+
+
+def resize_with_ops(images, size):
+    """`legacy_resize` in `keras.ops` (any backend, static sizes): gathers and linear
+    interpolation, along the width first, then the height, in float32, with TensorFlow's
+    kernel's source pixels and operation order (top + (bottom − top)·dy of rows interpolated as
+    left + (right − left)·dx), so it matches `tf.raw_ops.ResizeBilinear(half_pixel_centers=False)`
+    within float rounding (tested on many sizes, up and down, odd ones included).
+
+    images: float tensor [N, H, W, C]; size: (height, width), Python ints ≥ 1.
+    Returns float32 [N, height, width, C].
+    """
+    images = ops.cast(images, "float32")
+    in_height, in_width = ops.shape(images)[1:3]
+    left, right, dx = _source_pixels(int(in_width), int(size[1]))
+    rows = ops.take(images, left, axis=2)
+    rows = rows + (ops.take(images, right, axis=2) - rows) * ops.convert_to_tensor(dx[:, None])
+    top, bottom, dy = _source_pixels(int(in_height), int(size[0]))
+    top_rows = ops.take(rows, top, axis=1)
+    dy = ops.convert_to_tensor(dy[:, None, None])
+    return top_rows + (ops.take(rows, bottom, axis=1) - top_rows) * dy
 
 
 def spatial_size(images):
-    """The (height, width) of an NHWC tensor as an int32 tensor [2] (dynamic)."""
-    return tf.shape(images)[1:3]
+    """The (height, width) of an NHWC tensor: Python ints where the shape is known, int scalar
+    tensors for the TensorFlow backend's dynamic dimensions."""
+    return tuple(ops.shape(images)[1:3])
+
+
+def _scaled(size, scale):
+    """round(size · scale), half to even (Python's `round` and `tf.round` alike)."""
+    if isinstance(size, int):
+        return round(size * scale)
+    return ops.cast(ops.round(ops.cast(size, "float32") * scale), "int32")
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -43,8 +91,7 @@ class ScaleResize(keras.layers.Layer):
         self.scale = float(scale)
 
     def call(self, images):
-        size = tf.cast(tf.round(tf.cast(spatial_size(images), tf.float32) * self.scale), tf.int32)
-        return legacy_resize(images, size)
+        return legacy_resize(images, tuple(_scaled(n, self.scale) for n in spatial_size(images)))
 
     def compute_output_shape(self, input_shape):
         def scaled(n):
@@ -74,7 +121,7 @@ class StopGradient(keras.layers.Layer):
     """Identity in the forward pass; blocks gradients (the release's `tf.stop_gradient`)."""
 
     def call(self, inputs):
-        return tf.stop_gradient(inputs)
+        return ops.stop_gradient(inputs)
 
 
 def _conv(filters, kernel_size, activation, name, **kwargs):
@@ -144,16 +191,15 @@ class ConvLSTMCell(keras.layers.Layer):
 
     def call(self, x, state=None):
         if state is None:
-            state_shape = tf.concat([tf.shape(x)[:-1], [2 * self.filters]], axis=0)
-            state = tf.zeros(state_shape, dtype=x.dtype)
+            state = ops.zeros(tuple(ops.shape(x)[:-1]) + (2 * self.filters,), dtype=x.dtype)
         else:
-            state = tf.cast(legacy_resize(state, spatial_size(x)), x.dtype)
-        c, h = tf.split(state, 2, axis=-1)
-        z = self.conv(tf.concat([x, h], axis=-1))
-        i, j, f, o = tf.split(z, 4, axis=-1)
-        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * tf.tanh(j)
-        new_h = tf.tanh(new_c) * tf.sigmoid(o)
-        return new_h, tf.concat([new_c, new_h], axis=-1)
+            state = ops.cast(legacy_resize(state, spatial_size(x)), x.dtype)
+        c, h = ops.split(state, 2, axis=-1)
+        z = self.conv(ops.concatenate([x, h], axis=-1))
+        i, j, f, o = ops.split(z, 4, axis=-1)
+        new_c = c * ops.sigmoid(f + self.forget_bias) + ops.sigmoid(i) * ops.tanh(j)
+        new_h = ops.tanh(new_c) * ops.sigmoid(o)
+        return new_h, ops.concatenate([new_c, new_h], axis=-1)
 
     def compute_output_shape(self, x_shape, state_shape=None):
         return tuple(x_shape), tuple(x_shape[:-1]) + (2 * self.filters,)

@@ -5,9 +5,11 @@ Each works eagerly and inside tf.data (tested both ways). Images are decoded by
 """
 
 import numpy as np
-import tensorflow as tf
 
+from srn_tf.backend import lazy_tensorflow
 from srn_tf.image_io import decode_rgb8
+
+tf = lazy_tensorflow("reading pairs through tf.data (training data, TFDS, --data=tfds:…)")
 
 def decode_file(path):
     """Reads and decodes one still image file → uint8 [H, W, 3], eagerly or inside tf.data.

@@ -1,11 +1,14 @@
 """The runtimes `srn_tf.deblur(..., runtime=...)` and `deblur.py --runtime=` run the network on.
 
-  tensorflow   (default) the Keras model as one compiled tf.function (`srn_tf.inference`):
-               exact (bit-identical to the SavedModel export), float32 or bfloat16, XLA.
+  keras        (default) the Keras model on Keras's backend (`srn_tf.inference`): on TensorFlow
+               one compiled tf.function (bit-identical to the SavedModel export), on JAX
+               `jax.jit`, on PyTorch eager under inference mode; float32 or bfloat16; XLA
+               (`jit_compile`) on TensorFlow, always on JAX, not on PyTorch.
   openvino     OpenVINO's CPU plugin, inference precision hint "f32" or "bf16" (`precision=`).
   onnxruntime  ONNX Runtime's CPU execution provider, float32 only.
 
-For openvino and onnxruntime the network (`srn_tf.inference.finest_function`: float32 images in
+openvino and onnxruntime need Keras's TensorFlow backend: the network
+(`srn_tf.tf_graph.finest_function`: float32 images in
 [0, 1] → the finest level) is converted to ONNX in memory with tf2onnx (`onnx_proto`, opset 17,
 the converter of `srn_tf.export`'s ONNX files too: the release's resize becomes `Resize` with
 coordinate_transformation_mode "asymmetric"), and compiled once per model, runtime and precision
@@ -21,7 +24,9 @@ The packages (openvino, onnxruntime, tf2onnx) are imported only when such a runt
 import gc
 import importlib.util
 
-RUNTIMES = ("tensorflow", "openvino", "onnxruntime")
+from srn_tf.backend import BACKENDS, BackendError, current_backend, require_tensorflow_backend
+
+RUNTIMES = ("keras", "openvino", "onnxruntime")
 ONNX_OPSET = 17
 _OPENVINO_PRECISION = {"float32": "f32", "bfloat16": "bf16"}   # INFERENCE_PRECISION_HINT
 
@@ -30,19 +35,30 @@ def check_runtime(runtime, precision="float32", jit_compile=False):
     """Checks that `runtime` can run with these options before any work.
 
     Raises ValueError (one sentence naming the command-line flags) for an unknown runtime, for
-    jit_compile (XLA is TensorFlow's) or bfloat16 on onnxruntime; ImportError (one sentence with
-    the pip command) when the runtime's package or tf2onnx is not installed.
+    jit_compile (XLA: TensorFlow's and JAX's) on PyTorch or another runtime, or bfloat16 on
+    onnxruntime; BackendError (a ValueError) for a Keras backend srn-tf does not run on, or
+    openvino/onnxruntime off the TensorFlow backend; ImportError (one sentence with the pip
+    command) when the runtime's package or tf2onnx is not installed.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"--runtime={runtime}: choose one of {', '.join(RUNTIMES)}")
-    if runtime == "tensorflow":
+    backend = current_backend()
+    if backend not in BACKENDS:
+        raise BackendError(f"srn-tf runs on Keras's {', '.join(BACKENDS)} backends, not "
+                           f"{backend}: set --backend or KERAS_BACKEND")
+    if runtime == "keras":
+        if jit_compile and backend == "torch":
+            raise ValueError("--jit_compile compiles with XLA (TensorFlow and JAX); leave it out "
+                             "with --backend=torch")
         return
+    require_tensorflow_backend(f"--runtime={runtime}", "the network is converted to ONNX from a "
+                               "TensorFlow graph; run with --backend=tensorflow")
     if jit_compile:
         raise ValueError(f"--jit_compile compiles TensorFlow's graph with XLA; leave it out with "
                          f"--runtime={runtime}")
     if runtime == "onnxruntime" and precision != "float32":
         raise ValueError(f"--runtime=onnxruntime runs float32 only, not --precision={precision}; "
-                         "for bfloat16 use --runtime=openvino or --runtime=tensorflow")
+                         "for bfloat16 use --runtime=openvino or --runtime=keras")
     for package in (runtime, "tf2onnx"):
         if importlib.util.find_spec(package) is None:
             raise ImportError(f"--runtime={runtime} needs the Python package {package}, which is "

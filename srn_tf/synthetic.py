@@ -31,9 +31,11 @@ tf.data's parallel map.
 """
 
 import numpy as np
-import tensorflow as tf
 
+from srn_tf.backend import lazy_tensorflow
 from srn_tf.preprocess import to_model_input
+
+tf = lazy_tensorflow("making synthetic training pairs")
 
 LAYERS = 20                 # shapes, the background included
 PHOTO_STRIDE = 5            # shapes 0, 5, 10, … (the background first) hold a photo patch

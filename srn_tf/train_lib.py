@@ -16,16 +16,18 @@ import tempfile
 import time
 
 import keras
-import tensorflow as tf
 
-from srn_tf import data, export, metrics, sources
+from srn_tf import data, metrics, sources
+from srn_tf.backend import lazy_tensorflow, require_tensorflow_backend
 from srn_tf.convert import RUN_CONFIG_FILE, RUN_MODEL_FILE, load_model
-from srn_tf.errors import CheckpointError, TrainingError
+from srn_tf.errors import CheckpointError, DataError, TrainingError
 from srn_tf.inference import deblur
 from srn_tf.init import apply_init
 from srn_tf.losses import multiscale_l2
 from srn_tf.model import (BASELINE_TYPES, TRAINABLE_TYPES, as_levels, build_model,
                           model_type_of, rebuild)
+
+tf = lazy_tensorflow("training")
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +390,8 @@ def train_and_evaluate(config):
 
     Every check of the inputs happens before anything is written to the workdir.
     """
+    require_tensorflow_backend("training", "run train.py with --backend=tensorflow (training "
+                               "on JAX and PyTorch is not written yet)")
     config = config.resolved()
     if config.model_type not in TRAINABLE_TYPES:
         raise TrainingError(f"--model_type must be one of {TRAINABLE_TYPES}")
@@ -591,6 +595,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
         result["keras_path"] = os.path.join(workdir, RUN_MODEL_FILE)
         final.save(result["keras_path"])
         if config.export_saved_model:
+            from srn_tf import export   # (TensorFlow graphs: imported when used)
             result["saved_model"] = export.export(final, os.path.join(workdir, "saved_model"),
                                                   weights_source=os.path.abspath(workdir))
     return result

@@ -12,17 +12,19 @@ import logging
 import os
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
 from srn_tf import video_io
+from srn_tf.backend import require_tensorflow_backend
 from srn_tf.errors import Interrupted, VideoError
-from srn_tf.inference import (DEFAULT_MEMORY_BUDGET, deblur_batch, fits_whole, from_unit_range,
-                              precision_policy, restore_with_state, to_unit_range)
+from srn_tf.inference import deblur_batch
 from srn_tf.model import LSTM_FILTERS, model_type_of, rebuild
+from srn_tf.restore import from_unit_range, precision_policy, restore_with_state, to_unit_range
 from srn_tf.temporal import ConsistentFilter
+from srn_tf.tiling import DEFAULT_MEMORY_BUDGET, fits_whole
 
 log = logging.getLogger(__name__)
+
 
 class TemporalDeblurrer:
     """Deblurs frames in order with an lstm model, the ConvLSTM state carried between frames.
@@ -34,9 +36,13 @@ class TemporalDeblurrer:
     they fit.
 
     Call with uint8/uint16 frames [H, W, C] (or [1, H, W, C]); returns the same dtype and shape.
+    Keras's TensorFlow backend only (a `tf.function` carries the state): elsewhere
+    `srn_tf.backend.BackendError`.
     """
 
     def __init__(self, model, precision="float32", memory_budget=DEFAULT_MEMORY_BUDGET):
+        require_tensorflow_backend("--temporal_state")
+        import tensorflow as tf
         if model_type_of(model) != "lstm":
             raise ValueError("temporal state needs an lstm model (the only one with a ConvLSTM), "
                              f"got a {model_type_of(model)} model")
@@ -64,6 +70,7 @@ class TemporalDeblurrer:
                              f"{self._memory_budget / 2**20:.0f} MiB; raise the memory budget or "
                              "leave temporal state off (then large frames are tiled)")
         channels = batch.shape[3]
+        import tensorflow as tf   # imported by __init__ already
         if self._state is None or self._state.shape[0] != channels:
             self._state = tf.zeros([channels, 1, 1, 2 * LSTM_FILTERS])
         restored, self._state = self._step(tf.constant(batch), self._state)
@@ -103,7 +110,7 @@ def _network_restorer(model, temporal_state, **options):
     if not temporal_state:
         return lambda frames: deblur_batch(model, frames, **options)
     unsupported = [k for k in ("tile", "jit_compile") if options.get(k)]
-    if options.get("runtime", "tensorflow") != "tensorflow":
+    if options.get("runtime", "keras") != "keras":
         unsupported.append("runtime")
     if unsupported:
         raise ValueError(f"temporal state runs whole frames on TensorFlow without XLA; it does "

@@ -316,7 +316,7 @@ def test_truncated_checkpoint_in_the_workdir_is_one_message(tmp_path):
 @pytest.mark.slow
 def test_unusable_tiling_is_refused_before_loading_weights(tmp_path):
     # F2: --tile=50 used to load the model, then skip every image as "unreadable".
-    from srn_tf.inference import check_tiling
+    from srn_tf.tiling import check_tiling
     for tile in (50, -16, (48, 40)):
         with pytest.raises(ValueError, match="multiples of 16"):
             check_tiling(tile)

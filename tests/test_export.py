@@ -114,7 +114,7 @@ def test_replacement_is_atomic(tmp_path, monkeypatch):
 from conftest import near_identity_model  # noqa: E402
 from test_inference import photo  # noqa: E402
 
-from srn_tf.inference import finest_level, to_unit_range  # noqa: E402
+from srn_tf.restore import finest_level, to_unit_range  # noqa: E402
 
 PARITY_SHAPE = (90, 150)   # non-square, H not a multiple of 16: the padding is in the graph
 

@@ -3,7 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from srn_tf.inference import compiled_restore, deblur
+from srn_tf.inference import deblur
+from srn_tf.tf_graph import compiled_restore
 from srn_tf.model import build_srn
 
 
@@ -126,7 +127,8 @@ def test_one_trace_for_every_size():
 # ---- tiling, precision, XLA ---------------------------------------------------------------
 
 from conftest import REAL_BLUR_DIR, near_identity_model  # noqa: E402
-from srn_tf.inference import DEFAULT_OVERLAP, plan_tiles, restore_batch  # noqa: E402
+from srn_tf.restore import restore_batch  # noqa: E402
+from srn_tf.tiling import DEFAULT_OVERLAP, plan_tiles  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +223,7 @@ def in_graph_tiled(model, images, tile_size, overlap):
     """The tiled blend as one graph (a while loop over tiles; the SavedModel's `--tile`), traced
     with dynamic shapes as the SavedModel's is."""
     import tensorflow as tf
-    from srn_tf.inference import restore_integer_batch
+    from srn_tf.tf_graph import restore_integer_batch
     blend = tf.function(lambda x, size, overlap: restore_integer_batch(model, x, "color", size,
                                                                         overlap),
                         input_signature=[tf.TensorSpec([None] * 4, images.dtype),

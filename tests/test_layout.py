@@ -82,9 +82,9 @@ def test_no_import_circle_in_the_package():
 
 def test_the_bottom_and_top_layers():
     graph = project_imports()
-    # errors and startup import nothing of the project; cli knows only them
-    assert graph["srn_tf.errors"] == set() and graph["srn_tf.startup"] == set()
-    assert graph["srn_tf.cli"] <= {"srn_tf.errors", "srn_tf.startup"}
+    # errors imports nothing of the project, backend only errors; cli knows only these two
+    assert graph["srn_tf.errors"] == set() and graph["srn_tf.backend"] == {"srn_tf.errors"}
+    assert graph["srn_tf.cli"] <= {"srn_tf.errors", "srn_tf.backend"}
     # no library module imports the command runner or the commands
     library = [m for m in graph if not m.startswith("srn_tf.commands") and m != "srn_tf.cli"]
     for module in library:

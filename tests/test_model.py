@@ -98,3 +98,29 @@ def test_keras_file_round_trip(models, tmp_path, model_type, channels):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert loaded.count_params() == model.count_params()
     assert model_type_of(loaded) == model_type
+
+
+def test_every_custom_layer_config_round_trips():
+    """get_config → from_config gives the same config (the other backends: test_backends.py)."""
+    from srn_tf import layers
+    for layer in (layers.ScaleResize(0.25, name="s"), layers.ResizeLike(name="r"),
+                  layers.StopGradient(name="g"), layers.ResBlock(64, 3, name="b"),
+                  layers.ConvLSTMCell(16, 3, 0.5, name="c")):
+        config = layer.get_config()
+        again = type(layer).from_config(config)
+        assert again.get_config() == config and again.name == layer.name
+
+
+def test_release_resize_in_keras_ops_equals_tensorflows_op():
+    """resize_with_ops (what JAX and PyTorch run) against ResizeBilinear(half_pixel_centers=False)
+    on the TensorFlow backend, many sizes up and down, odd ones included."""
+    from srn_tf.layers import resize_with_ops
+    rng = np.random.default_rng(1)
+    for source in ((5, 7), (16, 16), (23, 37), (45, 80), (1, 1), (180, 320)):
+        x = rng.random((2,) + source + (3,), dtype=np.float32)
+        h, w = source
+        for size in ((max(h // 2, 1), max(w // 2, 1)), (2 * h, 2 * w), (max(h // 4, 1), 5),
+                     (h + 1, max(w - 1, 1)), (3 * h, 7), (h, w)):
+            expected = tf.raw_ops.ResizeBilinear(images=x, size=size, align_corners=False,
+                                                 half_pixel_centers=False).numpy()
+            assert np.abs(resize_with_ops(x, size).numpy() - expected).max() <= 1e-6, size

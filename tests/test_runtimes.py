@@ -84,7 +84,7 @@ def test_compiled_once_per_model_and_precision(models, monkeypatch):
 def test_options_a_runtime_cannot_take(models, monkeypatch):
     with pytest.raises(ValueError, match="onnxruntime runs float32 only"):
         runtimes.check_runtime("onnxruntime", "bfloat16")
-    with pytest.raises(ValueError, match="choose one of tensorflow, openvino, onnxruntime"):
+    with pytest.raises(ValueError, match="choose one of keras, openvino, onnxruntime"):
         runtimes.check_runtime("tensorrt")
     with pytest.raises(ValueError, match="--jit_compile"):
         runtimes.check_runtime("openvino", jit_compile=True)
@@ -114,5 +114,5 @@ def test_deblur_cli_runtime(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (   # (run_script shows TF's start-up)
         "error: --runtime=onnxruntime runs float32 only, not --precision=bfloat16; for bfloat16 "
-        "use --runtime=openvino or --runtime=tensorflow")
+        "use --runtime=openvino or --runtime=keras")
     assert not (tmp_path / "o.png").exists()

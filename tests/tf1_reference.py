@@ -147,6 +147,17 @@ def write_checkpoint(directory, model_type, images, seed=0, step=523000, kernel_
     return prefix, results
 
 
+def levels(prefix, model_type, images):
+    """The release's generator restored from the checkpoint `prefix` (only its `g_net` weights),
+    run on `images` (float32 [N, H, W, C], H and W multiples of 16): its three level outputs as
+    numpy arrays, coarsest first."""
+    with tf.Graph().as_default(), v1.Session() as sess:
+        inputs = v1.placeholder(tf.float32, images.shape)
+        outputs = generator(inputs, model_type)
+        v1.train.Saver(v1.trainable_variables()).restore(sess, prefix)
+        return sess.run(outputs, {inputs: images})
+
+
 # The release's optimiser and schedule ("Training as released").
 LEARNING_RATE = 1e-4
 LR_DECAY_POWER = 0.3

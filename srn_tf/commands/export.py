@@ -12,6 +12,7 @@ import sys
 from absl import flags
 
 from srn_tf import cli, cli_flags, export
+from srn_tf.backend import require_tensorflow_backend
 from srn_tf.convert import load_model
 from srn_tf.errors import disk_full_message, is_disk_full
 from srn_tf.model import MODEL_TYPES
@@ -53,6 +54,7 @@ def _checked_options(values):
 def main(argv):
     del argv
     values = flags.FLAGS
+    require_tensorflow_backend(export.FEATURE)
     size = _checked_options(values)
     model = load_model(values.weights, values.model_type)
     try:

@@ -1,0 +1,124 @@
+"""Runs srn-tf's checks on one Keras backend, in its own process (a backend is fixed per process),
+for tests/test_backends.py, which writes the inputs and asserts on what this writes.
+
+  python tests/backend_checks.py --backend=jax INPUT_DIR OUTPUT_DIR [--no_tensorflow]
+
+INPUT_DIR holds `inputs.npz`, OUTPUT_DIR `spec.json` (see test_backends.backend_inputs and
+run_backend). This computes, with
+the code under test on this backend, and writes to OUTPUT_DIR `results.npz` (arrays) and
+`results.json` (facts): the three levels of the release's weights for each model type, deblurred
+images (whole; for color also tiled, uint16, grey, bfloat16; for lstm RGBA), the release's resize on many sizes, the loss,
+the identity initialisation's levels (lstm), parameter counts, `get_config` round trips, whether
+TensorFlow was imported, and `.keras` files saved on this backend. It asserts nothing itself:
+expected values come from the test process (TensorFlow and the TF1 reference graph).
+
+--no_tensorflow makes `import tensorflow` fail before anything runs, as on a machine without it.
+"""
+
+import json
+import os
+import sys
+import time
+
+if "--no_tensorflow" in sys.argv:
+    sys.modules["tensorflow"] = None        # `import tensorflow` raises ImportError
+
+import numpy as np  # noqa: E402
+
+import srn_tf  # noqa: E402  (sets the backend from --backend)
+
+
+def _tensorflow_imported():
+    return sys.modules.get("tensorflow") is not None     # (None: the --no_tensorflow block)
+
+
+def main(input_dir, output_dir):
+    import keras
+    from srn_tf import baselines, init, layers, losses
+    from srn_tf.model import build_model
+    results, facts = {}, {"backend": keras.backend.backend(),
+                          "tensorflow_after_import": _tensorflow_imported(), "seconds": {}}
+    clock = time.perf_counter()
+
+    def timed(what):   # seconds each part took, for the test's report
+        nonlocal clock
+        facts["seconds"][what] = round(time.perf_counter() - clock, 1)
+        clock = time.perf_counter()
+    inputs = np.load(os.path.join(input_dir, "inputs.npz"))
+    with open(os.path.join(output_dir, "spec.json")) as f:
+        spec = json.load(f)
+
+    models = {}
+    for model_type in ("color", "gray", "lstm"):
+        # The release's weights: a TF1 checkpoint where TensorFlow is here, else the .keras file
+        # the convert command wrote from it.
+        models[model_type] = srn_tf.load_model(
+            spec["release"][model_type]["tf1" if spec["read_tf1"] else "keras"])
+    facts["param_counts"] = {t: m.count_params() for t, m in models.items()}
+    facts["param_counts"].update({t: build_model(t).count_params()
+                                  for t in baselines.BASELINE_TYPES})
+    timed("load and build")
+
+    # The release's resize, on the sizes the test process chose.
+    for k, size in enumerate(spec["resize_sizes"]):
+        results[f"resize_{k}"] = keras.ops.convert_to_numpy(
+            layers.resize_with_ops(inputs[f"resize_input_{k}"], size))
+
+    # The loss on fixed outputs.
+    outputs = [inputs[f"loss_output_{i}"] for i in range(3)]
+    total, per_level = losses.multiscale_l2(inputs["loss_sharp"], outputs)
+    results["loss"] = np.array([float(total)] + [float(v) for v in per_level])
+    timed("resize and loss")
+
+    # get_config → from_config for every custom layer.
+    facts["configs_round_trip"] = {}
+    for layer in (layers.ScaleResize(0.5, name="s"), layers.ResizeLike(name="r"),
+                  layers.StopGradient(name="g"), layers.ResBlock(32, 5, name="b"),
+                  layers.ConvLSTMCell(128, 3, 1.0, name="c")):
+        config = layer.get_config()
+        facts["configs_round_trip"][type(layer).__name__] = (
+            type(layer).from_config(config).get_config() == config)
+
+    photo = inputs["photo"]
+    for model_type, model in models.items():
+        for i, level in enumerate(model(inputs[f"levels_input_{model_type}"])):
+            results[f"levels_{model_type}_{i}"] = keras.ops.convert_to_numpy(level)
+        model.save(os.path.join(output_dir, f"{model_type}.keras"))
+        timed(f"{model_type} levels")
+        results[f"deblur_{model_type}"] = srn_tf.deblur(model, photo, tile=0)
+        if model_type == "color":   # the options, once: tiles, uint16, grey, bfloat16
+            results["tiled_color"] = srn_tf.deblur(model, photo, tile=(48, 64), overlap=16)
+            results["deblur_uint16_color"] = srn_tf.deblur(model, photo.astype(np.uint16) * 257,
+                                                           tile=0)
+            results["deblur_grey_color"] = srn_tf.deblur(model, photo[:, :, 0], tile=0)
+            results["deblur_bfloat16_color"] = srn_tf.deblur(model, photo, tile=0,
+                                                             precision="bfloat16")
+        if model_type == "lstm":    # RGB + alpha, the colour as three grey images
+            results["deblur_rgba_lstm"] = srn_tf.deblur(model, inputs["photo_rgba"], tile=0)
+        timed(f"{model_type} deblur")
+
+    fresh = init.identity_init(srn_tf.build_srn("lstm"))   # the twinned ConvLSTM too
+    for i, level in enumerate(fresh(inputs["identity_input"])):
+        results[f"identity_{i}"] = keras.ops.convert_to_numpy(level)
+    timed("identity init")
+
+    for name, path in spec.get("other_backends_keras", {}).items():   # saved on another backend
+        model = srn_tf.load_model(path)
+        results[f"other_{name}"] = keras.ops.convert_to_numpy(
+            model(inputs[f"levels_input_{name.split('_')[-1]}"])[-1])
+
+    if not spec["read_tf1"]:   # what a TF1 checkpoint says where TensorFlow is missing
+        try:
+            srn_tf.load_model(spec["release"]["gray"]["tf1"])
+            facts["tf1_without_tensorflow"] = "loaded"
+        except ValueError as e:
+            facts["tf1_without_tensorflow"] = str(e)
+    facts["tensorflow_at_end"] = _tensorflow_imported()
+    np.savez(os.path.join(output_dir, "results.npz"), **results)
+    with open(os.path.join(output_dir, "results.json"), "w") as f:
+        json.dump(facts, f)
+
+
+if __name__ == "__main__":
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(*arguments)
