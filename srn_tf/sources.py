@@ -12,6 +12,7 @@ offending paths. The pipelines that decode, crop and mix these sources are `srn_
 """
 
 import dataclasses
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -154,6 +155,23 @@ def has_splits(source):
     source = os.fspath(source)
     return not (os.path.isfile(source) or (os.path.isdir(os.path.join(source, "blur")) and
                                            os.path.isdir(os.path.join(source, "sharp"))))
+
+
+def fingerprint(pairs):
+    """What a list of pairs is, whatever its folder is called or wherever it was moved:
+    "<N> pairs, sha256 <16 hex digits>" of each pair's name, its two files' extensions and byte
+    sizes, in order (the order fixes a run's batches). One stat per file; no pixel is read.
+
+    The same files give the same fingerprint through a relative path, a trailing slash, a symlink
+    or a copy moved elsewhere; a pair added, removed, renamed or re-encoded gives another.
+    Raises OSError for a file that cannot be read.
+    """
+    digest = hashlib.sha256()
+    for pair in pairs:
+        files = [f"{os.path.splitext(path)[1]}:{os.path.getsize(path)}"
+                 for path in (pair.blur, pair.sharp)]
+        digest.update("\0".join([pair.name, *files, "\n"]).encode())
+    return f"{len(pairs)} pairs, sha256 {digest.hexdigest()[:16]}"
 
 
 def check_pairs(pairs, min_size=0):

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ import tf1_reference
 from conftest import ROOT, run_script
 from srn_tf import train_lib
 from srn_tf.losses import multiscale_l2
+from srn_tf.image_io import write_png
 from test_data import make_gopro_tree
 
 TINY = dict(batch_size=2, crop_size=32, checkpoint_every=3, summary_every=2, eval_every=1000,
@@ -172,9 +174,12 @@ def test_loss_goes_down_and_outputs_are_written(tiny_root, tmp_path):
     assert sorted(n for n in os.listdir(tmp_path / "w") if n.startswith("ckpt-20"))
 
 
-def test_resume_after_a_stop_is_bit_exact(tiny_root, tmp_path, monkeypatch):
+def test_resume_after_a_stop_is_bit_exact_with_the_data_moved_and_named_another_way(
+        tiny_root, tmp_path, monkeypatch):
     straight = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "a", train_steps=6,
                                                         export_saved_model=False))
+    data = tmp_path / "data"              # the same files as tiny_root, elsewhere
+    shutil.copytree(tiny_root, data)
 
     class StopAfterThreeSteps(train_lib._StopRequest):
         polls = 0
@@ -189,16 +194,106 @@ def test_resume_after_a_stop_is_bit_exact(tiny_root, tmp_path, monkeypatch):
             pass
 
     monkeypatch.setattr(train_lib, "_StopRequest", StopAfterThreeSteps)
-    first = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "b", train_steps=6,
+    first = train_lib.train_and_evaluate(tiny_config(str(data), tmp_path / "b", train_steps=6,
                                                      export_saved_model=False, checkpoint_every=5))
     assert first["stopped_by"] == "SIGTERM" and first["step"] == 3
     assert tf.train.latest_checkpoint(str(tmp_path / "b")).endswith("ckpt-3")
     monkeypatch.undo()
-    second = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "b", train_steps=6,
+    # BH-27: the data moved together with its run (the old place is gone), then named relatively
+    # with a trailing slash: the same command resumes, and ends where an unbroken run ends
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    data.rename(moved / "data")
+    (tmp_path / "b").rename(moved / "b")
+    monkeypatch.chdir(moved)
+    second = train_lib.train_and_evaluate(tiny_config("data/", "b", train_steps=6,
                                                       export_saved_model=False))
     assert second["step"] == straight["step"] == 6
-    for a, b in zip(final_weights(tmp_path / "a"), final_weights(tmp_path / "b")):
+    for a, b in zip(final_weights(tmp_path / "a"), final_weights(moved / "b")):
         np.testing.assert_array_equal(a, b)
+
+
+def write_folder_pair(root, count=3, size=(40, 40), seed=0):
+    """BH-27's input: <root>/blur and <root>/sharp with `count` random PNG pairs."""
+    rng = np.random.default_rng(seed)
+    for sub in ("blur", "sharp"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+        for i in range(count):
+            write_png(os.path.join(root, sub, f"{i:03d}.png"),
+                      rng.integers(0, 256, size + (3,), dtype=np.uint8))
+    return str(root)
+
+
+def test_the_same_data_under_any_name_is_the_same_run(tmp_path, monkeypatch, caplog):
+    """BH-27: a run's data is known by what it is (names and sizes of its files), not by how its
+    path was spelled; other data is refused, saying how to resume."""
+    monkeypatch.chdir(tmp_path)
+    write_folder_pair(tmp_path / "pairs")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(workdir / "ckpt"))   # a run under way
+
+    def config(source):
+        return tiny_config(source, workdir, train_steps=4).resolved()
+
+    def check(source):
+        return train_lib._check_workdir(config(source), train_lib.data_fingerprint(config(source)))
+
+    first = config(str(tmp_path / "pairs"))
+    train_lib.write_run_config(first, train_lib.data_fingerprint(first))
+    os.symlink(tmp_path / "pairs", tmp_path / "link")
+    for spelling in ("pairs", "pairs/", "./pairs", str(tmp_path / "pairs") + "/", "link",
+                     "link/"):
+        assert check(spelling)["data"] == str(tmp_path / "pairs"), spelling
+    shutil.copytree(tmp_path / "pairs", tmp_path / "moved" / "pairs")
+    shutil.rmtree(tmp_path / "pairs")                     # moved: the old place is gone
+    assert check("moved/pairs")["model_type"] == "color"
+    # other data: one image re-encoded (another size), or a pair more
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "moved" / "pairs", other)
+    write_png(str(other / "blur" / "001.png"), np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(train_lib.TrainingError) as refused:
+        check("other")
+    message = str(refused.value)
+    hashes = re.findall(r"3 pairs, sha256 ([0-9a-f]{16})", message)
+    assert message.startswith(f"{workdir} holds a run on other data (its --data="
+                              f"{tmp_path / 'pairs'}: 3 pairs, sha256 ") and "; --data=other: " in message
+    assert len(hashes) == 2 and hashes[0] != hashes[1], message
+    assert message.endswith("give the run's data to resume it (any path to the same files will "
+                            "do: relative, a symlink, a moved copy), or another --workdir")
+    write_folder_pair(tmp_path / "more", count=4)
+    with pytest.raises(train_lib.TrainingError, match="holds a run on other data"):
+        check("more")
+    # a config.json of an older srn-tf (no fingerprint): its path, where it still exists, is
+    # fingerprinted; where it is gone, the data given is taken to be it, moved (with a warning)
+    saved = json.loads((workdir / "config.json").read_text())
+    del saved["data_fingerprint"]
+    for old, given, accepted in ((str(tmp_path / "moved" / "pairs"), "moved/pairs/", True),
+                                 (str(tmp_path / "more"), "moved/pairs", False),
+                                 (str(tmp_path / "gone"), "moved/pairs", True)):
+        (workdir / "config.json").write_text(json.dumps({**saved, "data": old}))
+        caplog.clear()
+        if accepted:
+            check(given)
+        else:
+            with pytest.raises(train_lib.TrainingError, match="holds a run on other data"):
+                check(given)
+        assert ("not there any more" in caplog.text) == old.endswith("gone")
+
+
+def test_figures_on_training_pairs_are_never_called_held_out(tmp_path):
+    """BH-27's side note: a folder pair, or a GoPro root without test/, is evaluated on its
+    training pairs; held_out says so and every line names them training-pair figures."""
+    write_folder_pair(tmp_path / "pairs", count=2)
+    make_gopro_tree(tmp_path / "gopro", split="train", sequences=1, frames=1, size=(32, 32))
+    for source in ("pairs", "gopro"):
+        config = tiny_config(str(tmp_path / source), tmp_path / "w").resolved()
+        examples, held_out = train_lib._eval_examples(config, 6)
+        assert (len(examples), held_out) == ({"pairs": 2, "gopro": 1}[source], False)
+    make_gopro_tree(tmp_path / "gopro", split="test", sequences=1, frames=1, size=(32, 32))
+    assert train_lib._eval_examples(tiny_config(str(tmp_path / "gopro"), tmp_path / "w"), 6)[1]
+    assert (train_lib.eval_label(False), train_lib.eval_label(True)) == ("training-pair",
+                                                                         "held-out")
 
 
 @pytest.mark.slow
