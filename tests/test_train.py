@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import tf1_reference
 from conftest import ROOT, run_script
-from srn_tf import train_lib
+from srn_tf import multi_worker, train_lib
 from srn_tf.losses import multiscale_l2
 from srn_tf.image_io import write_png
 from test_data import make_gopro_tree
@@ -357,6 +357,9 @@ def test_bad_inputs_fail_before_anything_is_written(tiny_root, tmp_path):
     fails("neither a GoPro root", data=str(tmp_path))
     fails("has no 'validation' split", split="validation")
     fails("--distribute must be one of", distribute="tpu")
+    with pytest.MonkeyPatch.context() as patch:      # BH-30: said before anything is written
+        patch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"index": 0')
+        fails("TF_CONFIG is not valid JSON", distribute="multi_worker")
     file = tmp_path / "file.txt"
     file.write_text("x")
     fails("cannot write the workdir", workdir=str(file / "sub"))
@@ -447,3 +450,143 @@ def test_multi_worker_strategy_on_two_processes_takes_the_same_steps(tiny_root, 
     outputs = [w.communicate(timeout=300)[1] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert_same_training(final_weights(tmp_path / "mw"), single_device_run)
+
+
+CLUSTER = {"worker": ["localhost:12345", "localhost:12346"]}
+
+
+@pytest.mark.parametrize("tf_config,what", [
+    ('{"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", '
+     '"index": 0}', "is not valid JSON (Expecting ',' delimiter at character 102)"),
+    (json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 5}}),
+     '"task" → "index" is 5: its "cluster" has 2 "worker" tasks, index 0 to 1'),
+    (json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": "1"}}),
+     '"task" → "index" is "1": its "cluster" has 2 "worker" tasks, index 0 to 1'),
+    (json.dumps({"cluster": CLUSTER, "task": {"type": "ps", "index": 0}}),
+     '"task" → "type" is "ps", not a job of its "cluster" (worker)'),
+    (json.dumps({"cluster": CLUSTER, "task": {"index": 0}}),
+     'has no "task" object with a "type" and an "index"'),
+    (json.dumps({"task": {"type": "worker", "index": 0}}),
+     'has no "cluster" object naming its tasks'),
+    (json.dumps({"cluster": {"worker": "localhost:12345"}, "task": {"type": "worker", "index": 0}}),
+     '"cluster" → "worker" is "localhost:12345", not a list of "host:port" addresses'),
+    (json.dumps({"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}),
+     '"cluster" → "worker" is ["localhost"], not a list of "host:port" addresses'),
+    (json.dumps({"cluster": {**CLUSTER, "ps": ["h:1"]}, "task": {"type": "worker", "index": 0}}),
+     'has a "ps" job in its "cluster": multi_worker training runs "chief" and "worker" tasks only'),
+    (json.dumps({"cluster": {"worker": ["h:1", "h:1"]}, "task": {"type": "worker", "index": 0}}),
+     '"cluster" lists h:1 more than once'),
+    ("[1, 2]", "is not a JSON object"),
+])
+def test_a_malformed_tf_config_is_one_line_naming_it(tf_config, what):
+    """BH-30: was a 46-line traceback ending in json.decoder.JSONDecodeError, or TensorFlow's
+    "The `task_id` 5 exceeds the maximum id of worker"."""
+    with pytest.raises(train_lib.TrainingError) as raised:
+        multi_worker.read_tf_config(tf_config)
+    assert str(raised.value) == f"TF_CONFIG {what}; expected JSON such as {multi_worker.EXAMPLE}"
+    assert "\n" not in str(raised.value)
+
+
+def test_a_worker_that_never_comes_is_named_within_the_timeout(caplog):
+    """BH-30: worker 0 waited silently and forever for worker 1; now it says what it waits for and
+    gives up after --worker_timeout naming the missing worker and its address."""
+    me, missing = free_port(), free_port()
+    cluster = multi_worker.read_tf_config(json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{me}", f"127.0.0.1:{missing}"]},
+        "task": {"type": "worker", "index": 0}}))
+    caplog.set_level("INFO", logger=multi_worker.__name__)
+    start = time.monotonic()
+    with pytest.raises(train_lib.TrainingError) as raised:
+        multi_worker.wait_for_cluster(cluster, timeout=1.0)
+    assert time.monotonic() - start < 4.0
+    assert str(raised.value) == (
+        f"worker 1 at 127.0.0.1:{missing} did not come within 1 s (--worker_timeout=1; worker 1: "
+        "connection refused): start it with its TF_CONFIG \"task\", correct the address in "
+        "TF_CONFIG, or give a longer --worker_timeout")
+    assert caplog.messages == [f"worker 0 (127.0.0.1:{me}): waiting for worker 1 at "
+                               f"127.0.0.1:{missing}, at most 1 s (--worker_timeout)"]
+    # a worker that is up (here: a listening socket) ends the wait at once; this task's own
+    # port taken by another program is said as such
+    with socket.create_server(("127.0.0.1", missing)):
+        start = time.monotonic()
+        multi_worker.wait_for_cluster(cluster, timeout=30.0)
+        assert time.monotonic() - start < 2.0
+    with socket.create_server(("", me)):
+        with pytest.raises(train_lib.TrainingError, match=f"port {me} cannot be opened here"):
+            multi_worker.wait_for_cluster(cluster, timeout=1.0)
+
+
+@pytest.mark.slow
+def test_a_waiting_worker_stops_on_sigterm_or_gives_up_in_one_line(tiny_root, tmp_path):
+    """BH-30 through train.py: SIGTERM ends a worker waiting for another (it slept on, SIGTERM
+    ignored, until kill -9), with one line and nothing written; --worker_timeout ends the wait
+    with one line naming the missing worker."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}   # the command's
+    runs = {}                                                                    # console alone
+    for name, timeout in (("term", 120), ("timeout", 2)):
+        ports = [free_port(), free_port()]
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                                       "task": {"type": "worker", "index": 0}})
+        workdir = tmp_path / name
+        runs[name] = (subprocess.Popen(
+            [sys.executable, "train.py", *flags(tiny_root, str(workdir), 2,
+                                                distribute="multi_worker",
+                                                worker_timeout=timeout)],
+            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True), ports, workdir)
+    process, (me, missing), workdir = runs["term"]
+    line = process.stderr.readline()          # the first line it says: what it waits for
+    assert line == (f"worker 0 (127.0.0.1:{me}): waiting for worker 1 at 127.0.0.1:{missing}, "
+                    "at most 2 min (--worker_timeout)\n"), line
+    process.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    rest = process.communicate(timeout=60)[1]
+    assert time.monotonic() - start < 20 and process.returncode == 130, rest
+    assert rest == (f"interrupted: while worker 0 waited for worker 1 at 127.0.0.1:{missing}; "
+                    "nothing was written\n")
+    assert not workdir.exists()
+    process, (me, missing), workdir = runs["timeout"]
+    output = process.communicate(timeout=120)[1]
+    assert process.returncode == 1, output
+    assert output.splitlines() == [
+        f"worker 0 (127.0.0.1:{me}): waiting for worker 1 at 127.0.0.1:{missing}, "
+        "at most 2 s (--worker_timeout)",
+        f"error: worker 1 at 127.0.0.1:{missing} did not come within 2 s (--worker_timeout=2; "
+        "worker 1: connection refused): start it with its TF_CONFIG \"task\", correct the address "
+        "in TF_CONFIG, or give a longer --worker_timeout"], output
+    assert not workdir.exists()
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step(tiny_root, tmp_path):
+    """A scheduler's SIGTERM to one worker: both stop after the same step and say so (the other
+    worker would wait for it in the next step's collective), and the chief's checkpoint is that
+    step's."""
+    ports = [free_port(), free_port()]
+    workdir = tmp_path / "mw"
+    workers = []
+    for index in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
+            {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+             "task": {"type": "worker", "index": index}}))
+        workers.append(subprocess.Popen(
+            [sys.executable, "train.py"] + flags(tiny_root, str(workdir), 500, batch_size=4,
+                                                 checkpoint_every=2, distribute="multi_worker"),
+            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True))
+    try:
+        deadline = time.time() + 300
+        while not (workdir / "ckpt-2.index").exists():     # training is under way
+            assert all(w.poll() is None for w in workers) and time.time() < deadline
+            time.sleep(0.05)
+        workers[1].send_signal(signal.SIGTERM)
+        outputs = [w.communicate(timeout=120)[1] for w in workers]
+    finally:
+        for w in workers:       # a worker left waiting for the other in a collective
+            if w.poll() is None:
+                w.kill()
+    assert [w.returncode for w in workers] == [1, 1], outputs[0][-2000:] + outputs[1][-2000:]
+    steps = [int(re.search(r"at step (\d+); run the same command to resume", o).group(1))
+             for o in outputs]
+    assert steps[0] == steps[1] < 500, outputs
+    assert "stopped by SIGTERM at step" in outputs[1]
+    assert "stopped by another worker's stop at step" in outputs[0]
+    assert tf.train.latest_checkpoint(str(workdir)).endswith(f"ckpt-{steps[0]}")
