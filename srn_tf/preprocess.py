@@ -14,7 +14,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import tensorflow as tf
 
 from srn_tf.image_io import decode_rgb8, tf_png_depth
@@ -45,15 +44,18 @@ class _PythonDecodes:
         self.closing = False
         atexit.register(self.drain)
 
-    def __call__(self, data, name):      # bytes in tf.data, 0-d object arrays eagerly
-        name = np.asarray(name).item().decode()
+    def __call__(self, data, name):
+        # bytes in tf.data, 0-d object arrays eagerly (not numpy.asarray(bytes): its .item() drops
+        # trailing NUL bytes, the end of many BMPs and TIFFs)
+        data, name = (v if isinstance(v, bytes) else v.item() for v in (data, name))
+        name = name.decode()
         with self._lock:
             self.last = time.monotonic()
             if self.closing:
                 raise RuntimeError(f"{name} not decoded: the Python interpreter is exiting")
             self.running += 1
         try:
-            return decode_rgb8(np.asarray(data).item(), name)
+            return decode_rgb8(data, name)
         finally:
             with self._lock:
                 self.running -= 1
