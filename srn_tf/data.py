@@ -16,8 +16,7 @@ import tensorflow as tf
 from srn_tf.errors import DataError
 from srn_tf.model import image_channels
 from srn_tf.preprocess import augment_pair, file_decoder, random_crop_pair, to_model_input
-from srn_tf.sources import (TFDS_PREFIX, check_pairs, find_unreadable, is_tfds, list_error,
-                            resolve_pairs)
+from srn_tf.sources import TFDS_PREFIX, check_pairs, is_tfds, list_error, resolve_pairs
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,22 @@ def naming_unreadable_files(pairs):
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError,
             tf.errors.UnknownError):
         log.warning("an image failed to decode; looking for the file(s) at fault …")
-        bad = find_unreadable(pairs) if pairs else []
+        bad = _unreadable(pairs) if pairs else []
         if not bad:
             raise
         raise list_error("corrupt or unreadable images", bad,
                          "Replace or remove them and restart.") from None
+
+
+def _unreadable(pairs):
+    """Paths among `pairs` that the pipelines' decoders (`preprocess.file_decoder`) cannot
+    decode: every file decoded once, in parallel."""
+    paths = [path for pair in pairs for path in (pair.blur, pair.sharp)]
+    decode = file_decoder(paths)
+    read = tf.data.Dataset.range(len(paths)).map(lambda k: (k, tf.shape(decode(k))),
+                                                num_parallel_calls=tf.data.AUTOTUNE)
+    decoded = {int(k) for k, _ in read.ignore_errors()}
+    return [path for k, path in enumerate(paths) if k not in decoded]
 
 
 # ---- pipelines --------------------------------------------------------------------------------

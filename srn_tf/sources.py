@@ -17,8 +17,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from srn_tf import embedded
-from srn_tf.errors import DataError, ImageReadError
-from srn_tf.image_io import IMAGE_EXTENSIONS, decode_rgb8, image_size
+from srn_tf.errors import DataError
+from srn_tf.image_io import IMAGE_EXTENSIONS, image_size
 
 GOPRO_SPLITS = ("train", "test")
 BLUR_KEYS = ("blur", "blur_gamma")
@@ -196,20 +196,6 @@ def check_pairs(pairs, min_size=0):
     if problems:
         raise list_error("unusable images", problems, "Fix or remove these files, or lower --crop_size.")
     return pairs
-
-
-def find_unreadable(pairs):
-    """Paths among `pairs` that `decode_pair` cannot decode (a full decode of every file)."""
-    def bad(path):
-        try:
-            with open(path, "rb") as f:
-                decode_rgb8(f.read(), path)
-            return None
-        except (OSError, ImageReadError):
-            return path
-    paths = [p for pair in pairs for p in (pair.blur, pair.sharp)]
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        return [p for p in pool.map(bad, paths) if p]
 
 
 def is_tfds(source):

@@ -223,12 +223,20 @@ def test_corrupt_png_is_named_when_the_pipeline_hits_it(tmp_path):
     root = make_gopro_tree(tmp_path, sequences=1, frames=2)
     bad = tmp_path / "train" / "GOPR0000_00_00" / "blur" / "000001.png"
     bad.write_bytes(bad.read_bytes()[:200])    # a valid header, a truncated body
+    # and a broken checksum of the pixel data, which Pillow lets pass but libpng (TensorFlow's
+    # decoder of plain PNGs) refuses: named too, as the pipeline's own decoder finds it
+    crc = tmp_path / "train" / "GOPR0000_00_00" / "sharp" / "000000.png"
+    body = bytearray(crc.read_bytes())
+    at = body.index(b"IDAT")
+    body[at + 4 + int.from_bytes(body[at - 4:at], "big")] ^= 0xFF
+    crc.write_bytes(bytes(body))
     pairs = sources.resolve_pairs(root)
     ds = data.make_train_dataset(pairs, crop_size=16, batch_size=2, seed=0)
-    with pytest.raises(DataError, match="000001.png"):
+    with pytest.raises(DataError) as raised:
         with data.naming_unreadable_files(pairs):
             for _ in ds.take(4):
                 pass
+    assert f"corrupt or unreadable images (2):\n  {crc}\n  {bad}\n" in str(raised.value)
 
 
 def test_eval_dataset_is_full_size_in_a_stable_order(tmp_path):
