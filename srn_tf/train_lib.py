@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from srn_tf import data, export, metrics, multi_worker, sources
 from srn_tf.convert import RUN_CONFIG_FILE, RUN_MODEL_FILE, load_model
-from srn_tf.errors import CheckpointError, DataError, Interrupted, TrainingError
+from srn_tf.errors import CheckpointError, DataError, TrainingError
+from srn_tf.image_io import ordinary_mode, write_bytes
 from srn_tf.inference import deblur
 from srn_tf.init import apply_init
 from srn_tf.losses import multiscale_l2
@@ -230,8 +231,29 @@ def _saved_fingerprint(saved, config, fingerprint):
 def write_run_config(config, fingerprint):
     """Writes `config` (resolved) and its data's `fingerprint` to `<workdir>/config.json`: what
     a resumed run is checked against (`_check_workdir`)."""
-    with open(os.path.join(config.workdir, CONFIG_FILE), "w") as f:
-        json.dump({**dataclasses.asdict(config), FINGERPRINT_KEY: fingerprint}, f, indent=1)
+    write_json(os.path.join(config.workdir, CONFIG_FILE),
+               {**dataclasses.asdict(config), FINGERPRINT_KEY: fingerprint})
+
+
+def write_json(path, value):
+    """`value` as indented JSON at `path`, atomically (`image_io.write_bytes`): a run stopped
+    while writing leaves the file whole, old or new."""
+    write_bytes(path, json.dumps(value, indent=1).encode())
+
+
+def save_model_file(model, path):
+    """`model.save` to a temporary .keras file beside `path`, renamed into place when complete:
+    a run stopped while saving never leaves a half-written model (which would pass for a
+    finished run's)."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.chmod(tmp, ordinary_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _check_workdir(config, fingerprint):
@@ -429,8 +451,7 @@ class BestOnValidation:
         if better:
             self._manager.save(checkpoint_number=step)
             self.record = {"step": step, **figures}
-            with open(os.path.join(self.folder, self.RECORD), "w") as f:
-                json.dump(self.record, f, indent=1)
+            write_json(os.path.join(self.folder, self.RECORD), self.record)
         return figures
 
     def restore(self, model):
@@ -667,7 +688,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
             _log_eval(eval_writer, step, {k: result[k] for k in ("psnr", "ssim", "psnr_blurry",
                                                                  "ssim_blurry")}, held_out)
         result["keras_path"] = os.path.join(workdir, RUN_MODEL_FILE)
-        final.save(result["keras_path"])
+        save_model_file(final, result["keras_path"])
         if config.export_saved_model:
             result["saved_model"] = export.export(final, os.path.join(workdir, "saved_model"),
                                                   weights_source=os.path.abspath(workdir))

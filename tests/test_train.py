@@ -590,3 +590,22 @@ def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step(tiny_root,
     assert "stopped by SIGTERM at step" in outputs[1]
     assert "stopped by another worker's stop at step" in outputs[0]
     assert tf.train.latest_checkpoint(str(workdir)).endswith(f"ckpt-{steps[0]}")
+
+
+def test_a_stop_while_the_model_is_saved_leaves_no_half_written_file(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM during the final save: model.keras is the old whole file or absent,
+    never a torn one that would pass for a finished run's model."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = str(tmp_path / "model.keras")
+    train_lib.save_model_file(model, path)
+    whole = open(path, "rb").read()
+    assert keras.models.load_model(path).get_weights()[0].shape == (2, 1)
+
+    def torn(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(keras.Model, "save", torn)
+    with pytest.raises(KeyboardInterrupt):
+        train_lib.save_model_file(model, path)
+    assert open(path, "rb").read() == whole and os.listdir(tmp_path) == ["model.keras"]
