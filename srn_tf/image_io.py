@@ -201,8 +201,9 @@ def to_rgb8(image):
 def decode_rgb8(data, name="image"):
     """The bytes of a still image file → uint8 H×W×3 (`decode`, then `to_rgb8`).
 
-    What training's tf.data pipeline decodes with (through tf.numpy_function); ImageReadError as
-    `decode`, and for an animated file.
+    The pixels training's tf.data pipelines give (`srn_tf.preprocess.file_decoder`: this function
+    through tf.numpy_function, or TensorFlow's PNG decoder for the files `tf_png_depth` finds it
+    gives them for); ImageReadError as `decode`, and for an animated file.
     """
     decoded = decode(bytes(data), name)
     if decoded.animated:

@@ -5,10 +5,12 @@
   srn-train --data=/data/GOPRO_Large          # the release's recipe on GoPro
   srn-train --data=tfds:gopro --model_type=lstm --distribute=mirrored
 
-A run resumes from the latest checkpoint in --workdir. Unset recipe flags take the recipe's value
-(--recipe): the release's (batch 16, 256² crops, lr 1e-4 → 0 with power 0.3 over 4,000 epochs)
-when --data is a download, the CPU recipe (identity init, 4 × 64², 1,000 steps, the model kept
-chosen on the embedded validation photos) on builtin data. The user guide: docs/training.md.
+A run resumes from the latest checkpoint in --workdir: run the same command again (the same data
+under any path will do: relative, a symlink, moved with its workdir; config.json records what the
+data is). Unset recipe flags take the recipe's value (--recipe): the release's (batch 16, 256²
+crops, lr 1e-4 → 0 with power 0.3 over 4,000 epochs) when --data is a download, the CPU recipe
+(identity init, 4 × 64², 1,000 steps, the model kept chosen on the embedded validation photos) on
+builtin data. The user guide: docs/training.md.
 """
 
 import dataclasses
