@@ -206,12 +206,13 @@ def _saved_fingerprint(saved, config, fingerprint):
 
     A config.json written before fingerprints were recorded names its --data only: the same
     spelling is the same data; a path that still exists is fingerprinted now; a file source that
-    is gone is taken to be this run's data, moved (said in a warning).
+    is gone is taken to be this run's data, moved (said in a warning). One that names no data
+    says nothing against this run's.
     """
     if FINGERPRINT_KEY in saved:
         return saved[FINGERPRINT_KEY]
     old = saved.get("data")
-    if old == config.data:
+    if "data" not in saved or old == config.data:
         return fingerprint
     then = dataclasses.replace(config, data=old, split=saved.get("split", config.split),
                                blur_key=saved.get("blur_key", config.blur_key))
