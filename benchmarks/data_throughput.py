@@ -3,11 +3,13 @@ and what generating synthetic pairs costs a CPU-recipe training step.
 
   python benchmarks/data_throughput.py [--pairs=48 --seconds=20] [--train_steps=60]
 
-Prints: bare decode (two PNG decodes per pair, tf.data on all cores), the training pipeline at
-batch 16 × 256² crops with crops_per_image 1 and 8, and each figure's ratio to bare decode. Then
-`srn_tf.synthetic` alone (pairs/s and CPU ms per 64² pair), and the median wall time of CPU-recipe
-train steps (4 × 64², bfloat16, identity init) fed by the embedded photos, by synthetic pairs and
-by a mix, with their ratios: the cost of generating pairs on the fly. --pairs=0 skips the PNG part.
+Prints: bare decode (two `tf.io.decode_png` per pair, tf.data on all cores), the same with Pillow
+(`preprocess.decode_pair`, which the pipeline takes for files other than still PNGs), the training
+pipeline at batch 16 × 256² crops with crops_per_image 1 and 8, and each figure's ratio to bare
+decode. Then `srn_tf.synthetic` alone (pairs/s and CPU ms per 64² pair), and the median wall time
+of CPU-recipe train steps (4 × 64², bfloat16, identity init) fed by the embedded photos, by
+synthetic pairs and by a mix, with their ratios: the cost of generating pairs on the fly.
+--pairs=0 skips the PNG part.
 """
 
 import os
@@ -127,9 +129,16 @@ def png_pipeline():
         print(f"{len(pairs)} pairs of 1280x720 PNGs, {size / 2**20:.1f} MiB per pair")
         paths = tf.data.Dataset.from_tensor_slices(([p.blur for p in pairs],
                                                     [p.sharp for p in pairs]))
-        bare = paths.repeat().map(preprocess.decode_pair, num_parallel_calls=tf.data.AUTOTUNE)
+        def png(path):
+            return tf.io.decode_png(tf.io.read_file(path), channels=3)
+        bare = paths.repeat().map(lambda b, s: (png(b), png(s)),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
         bare_rate = rate(bare.prefetch(tf.data.AUTOTUNE), 1, FLAGS.seconds)
-        print(f"bare decode:              {bare_rate:7.2f} pairs/s")
+        print(f"bare decode:              {bare_rate:7.2f} pairs/s (tf.io.decode_png)")
+        pillow = paths.repeat().map(preprocess.decode_pair, num_parallel_calls=tf.data.AUTOTUNE)
+        pillow_rate = rate(pillow.prefetch(tf.data.AUTOTUNE), 1, FLAGS.seconds)
+        print(f"Pillow decode:            {pillow_rate:7.2f} pairs/s ({pillow_rate / bare_rate:.0%} "
+              "of bare decode; the pipeline's decoder for files other than still PNGs)")
         crops = {}
         for k in (1, 8):
             ds = data.make_train_dataset(pairs, crop_size=256, batch_size=16, seed=0,

@@ -15,9 +15,8 @@ import numpy as np
 from srn_tf.backend import lazy_tensorflow
 from srn_tf.errors import DataError
 from srn_tf.model import image_channels
-from srn_tf.preprocess import augment_pair, decode_pair, random_crop_pair, to_model_input
-from srn_tf.sources import (TFDS_PREFIX, check_pairs, find_unreadable, is_tfds, list_error,
-                            resolve_pairs)
+from srn_tf.preprocess import augment_pair, file_decoder, random_crop_pair, to_model_input
+from srn_tf.sources import TFDS_PREFIX, check_pairs, is_tfds, list_error, resolve_pairs
 
 tf = lazy_tensorflow("reading pairs through tf.data (training data, TFDS, --data=tfds:…)")
 
@@ -33,11 +32,22 @@ def naming_unreadable_files(pairs):
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError,
             tf.errors.UnknownError):
         log.warning("an image failed to decode; looking for the file(s) at fault …")
-        bad = find_unreadable(pairs) if pairs else []
+        bad = _unreadable(pairs) if pairs else []
         if not bad:
             raise
         raise list_error("corrupt or unreadable images", bad,
                          "Replace or remove them and restart.") from None
+
+
+def _unreadable(pairs):
+    """Paths among `pairs` that the pipelines' decoders (`preprocess.file_decoder`) cannot
+    decode: every file decoded once, in parallel."""
+    paths = [path for pair in pairs for path in (pair.blur, pair.sharp)]
+    decode = file_decoder(paths)
+    read = tf.data.Dataset.range(len(paths)).map(lambda k: (k, tf.shape(decode(k))),
+                                                num_parallel_calls=tf.data.AUTOTUNE)
+    decoded = {int(k) for k, _ in read.ignore_errors()}
+    return [path for k, path in enumerate(paths) if k not in decoded]
 
 
 # ---- pipelines --------------------------------------------------------------------------------
@@ -142,8 +152,17 @@ def _file_pairs(source, split, blur_key, min_size):
 _TFDS_SHUFFLE_BUFFER = 64   # decoded full-size images held for shuffling a TFDS source
 
 
-def _paths(pairs):
-    return tf.data.Dataset.from_tensor_slices(([p.blur for p in pairs], [p.sharp for p in pairs]))
+def _pair_decoder(pairs):
+    """A graph function pair index i → decoded (blur, sharp) uint8 [H, W, 3] of `pairs[i]`
+    (`srn_tf.preprocess.file_decoder`: each file by the fastest decoder giving its pixels)."""
+    decode = file_decoder([p.blur for p in pairs] + [p.sharp for p in pairs])
+    return lambda i: (decode(i), decode(i + len(pairs)))
+
+
+def _decoded_pairs(pairs):
+    """tf.data.Dataset of the decoded (blur, sharp) uint8 [H, W, 3] of `pairs`, in order."""
+    return tf.data.Dataset.range(len(pairs)).map(_pair_decoder(pairs),
+                                                 num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _decoder(pairs, cache):
@@ -152,11 +171,8 @@ def _decoder(pairs, cache):
     With `cache`, every pair is decoded once, now, and kept in memory (one flat uint8 variable).
     """
     if not cache:
-        blur_paths = tf.constant([p.blur for p in pairs])
-        sharp_paths = tf.constant([p.sharp for p in pairs])
-        return lambda i: decode_pair(tf.gather(blur_paths, i), tf.gather(sharp_paths, i))
-    images = [image.numpy() for pair in _paths(pairs).map(
-        decode_pair, num_parallel_calls=tf.data.AUTOTUNE) for image in pair]
+        return _pair_decoder(pairs)
+    images = [image.numpy() for pair in _decoded_pairs(pairs) for image in pair]
     shapes = tf.constant([image.shape for image in images], tf.int64)
     offsets = tf.constant(np.cumsum([0] + [image.size for image in images]), tf.int64)
     flat = tf.Variable(np.concatenate([image.ravel() for image in images]), trainable=False)
@@ -268,5 +284,5 @@ def make_eval_dataset(source=None, *, split="test", blur_key="blur", tfds_data_d
         return _tfds_examples(source, split, tfds_data_dir)[0]
     pairs = _file_pairs(source, split, blur_key, 0)
     names = tf.data.Dataset.from_tensor_slices([p.name for p in pairs])
-    ds = tf.data.Dataset.zip(names, _paths(pairs).map(decode_pair, num_parallel_calls=tf.data.AUTOTUNE))
+    ds = tf.data.Dataset.zip(names, _decoded_pairs(pairs))
     return ds.map(lambda n, pair: {"name": n, "blur": pair[0], "sharp": pair[1]}).prefetch(2)

@@ -402,8 +402,9 @@ def to_rgb8(image):
 def decode_rgb8(data, name="image"):
     """The bytes of a still image file → uint8 H×W×3 (`decode`, then `to_rgb8`).
 
-    What training's tf.data pipeline decodes with (through tf.numpy_function); ImageReadError as
-    `decode`, and for an animated file.
+    The pixels training's tf.data pipelines give (`srn_tf.preprocess.file_decoder`: this function
+    through tf.numpy_function, or TensorFlow's PNG decoder for the files `tf_png_depth` finds it
+    gives them for); ImageReadError as `decode`, and for an animated file.
     """
     decoded = decode(bytes(data), name)
     if decoded.animated:
@@ -422,6 +423,29 @@ def image_size(path):
                 width, height = height, width
             return height, width
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError):
+        return None
+
+
+def tf_png_depth(path):
+    """8 or 16: the dtype's bits with which TensorFlow's PNG decoder (`tf.io.decode_png`,
+    channels=3) gives `decode_rgb8`'s pixels of the file at `path` (16-bit values then reduced as
+    `to_rgb8` does); None when only `decode_rgb8` itself will do. Reads the header only.
+
+    8 or 16 for a still PNG (no APNG frames) whose EXIF orientation, if any, is 1: for those
+    libpng and Pillow agree on every colour type and bit depth (grey repeated, palettes expanded,
+    alpha and tRNS dropped, 1/2/4-bit grey scaled to 8 bits: tests/test_data.py checks each), and
+    an ICC profile does not change `decode_rgb8`'s pixels. None for other formats, animated or
+    turned PNGs, and files whose header Pillow cannot read (decode_rgb8 then names the fault).
+    """
+    try:
+        with Image.open(path) as image:
+            if (image.format != "PNG" or getattr(image, "n_frames", 1) != 1
+                    or _orientation(image) != 1):
+                return None
+            image.fp.seek(24)                 # IHDR's bit depth (see _deep_colour)
+            return 16 if image.fp.read(1) == b"\x10" else 8
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError,
+            Image.DecompressionBombError):
         return None
 
 

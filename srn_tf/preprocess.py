@@ -1,32 +1,138 @@
 """The per-example ops of the training and evaluation pipelines: decode, crop, augment, convert.
 
-Each works eagerly and inside tf.data (tested both ways). Images are decoded by
-`srn_tf.image_io` (the one decoder of every command), reduced to 8-bit RGB.
+Each works eagerly and inside tf.data (tested both ways). Every image decodes to
+`srn_tf.image_io.decode_rgb8`'s pixels (the one decoder of every command, reduced to 8-bit RGB):
+`file_decoder` takes TensorFlow's own PNG decoder for the files where that gives the same pixels
+(decided per file from its header), and `decode_file` (Pillow, through tf.numpy_function) for the
+rest.
 """
 
-import numpy as np
+import atexit
+import functools
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from srn_tf.backend import lazy_tensorflow
-from srn_tf.image_io import decode_rgb8
+from srn_tf.image_io import decode_rgb8, tf_png_depth
 
 tf = lazy_tensorflow("reading pairs through tf.data (training data, TFDS, --data=tfds:…)")
 
-def decode_file(path):
-    """Reads and decodes one still image file → uint8 [H, W, 3], eagerly or inside tf.data.
+PILLOW, PNG8, PNG16 = 0, 1, 2     # the decoders of `file_decoder`, as `decoder_of` names them
 
-    The pixels are `srn_tf.image_io.decode_rgb8`'s (through tf.numpy_function): the one decoder
+
+class _PythonDecodes:
+    """The Pillow decodes that tf.data's threads run in Python (`decode_file`), and their end at
+    interpreter exit.
+
+    Each needs the interpreter. Once it has begun to shut down, a thread that asks for it never
+    gets it (CPython ends the thread), and the destructor of a pipeline's iterator, run while the
+    module globals go, waits for that thread forever (NC2: a script that took three batches never
+    exited). So at exit (atexit handlers run before the shutdown) decodes fail at once and the
+    exit waits until none is running and none has started for QUIET seconds: the pipelines'
+    buffers are then full of errors no one reads, and no thread of TensorFlow asks for the
+    interpreter again. The wait is for decodes already under way (each ends) and at most LIMIT s.
+    """
+
+    QUIET, LIMIT = 0.2, 60.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.running = 0
+        self.last = 0.0           # time.monotonic() of the latest call
+        self.built = False        # True once a pipeline (or an eager call) holds such a decode
+        self.closing = False
+        atexit.register(self.drain)
+
+    def __call__(self, data, name):
+        # bytes in tf.data, 0-d object arrays eagerly (not numpy.asarray(bytes): its .item() drops
+        # trailing NUL bytes, the end of many BMPs and TIFFs)
+        data, name = (v if isinstance(v, bytes) else v.item() for v in (data, name))
+        name = name.decode()
+        with self._lock:
+            self.last = time.monotonic()
+            if self.closing:
+                raise RuntimeError(f"{name} not decoded: the Python interpreter is exiting")
+            self.running += 1
+        try:
+            return decode_rgb8(data, name)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def drain(self):
+        with self._lock:
+            self.closing = True
+            self.last = time.monotonic()
+        if not self.built:
+            return
+        deadline = time.monotonic() + self.LIMIT
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self.running and time.monotonic() - self.last > self.QUIET:
+                    return
+            time.sleep(0.02)
+
+
+_python_decodes = _PythonDecodes()
+
+
+def decode_file(path):
+    """Reads and decodes one still image file of any kind → uint8 [H, W, 3], eagerly or inside
+    tf.data: `srn_tf.image_io.decode_rgb8`'s pixels (through tf.numpy_function), the one decoder
     deblur and evaluate use too, reduced to 8-bit RGB (grey repeated, alpha dropped, 16-bit v ↦
     round(v / 257)). A file it cannot decode raises an error naming it.
     """
     path = tf.convert_to_tensor(path, tf.string)
-    def decode(data, name):   # bytes in tf.data, 0-d object arrays eagerly
-        return decode_rgb8(np.asarray(data).item(), np.asarray(name).item().decode())
-    image = tf.numpy_function(decode, [tf.io.read_file(path), path], tf.uint8, stateful=False)
+    _python_decodes.built = True
+    image = tf.numpy_function(_python_decodes, [tf.io.read_file(path), path], tf.uint8,
+                              stateful=False)
     return tf.ensure_shape(image, [None, None, 3])
 
 
+def _decode_png(path, dtype):
+    """TensorFlow's PNG decoder → uint8 [H, W, 3]; 16-bit v ↦ round(v / 257) as `to_rgb8`."""
+    image = tf.io.decode_png(tf.io.read_file(path), channels=3, dtype=dtype)
+    if dtype == tf.uint16:
+        image = tf.cast((tf.cast(image, tf.int32) + 128) // 257, tf.uint8)
+    return image
+
+
+_DECODERS = {PILLOW: decode_file, PNG8: functools.partial(_decode_png, dtype=tf.uint8),
+             PNG16: functools.partial(_decode_png, dtype=tf.uint16)}
+
+
+def decoder_of(path):
+    """Which decoder gives `decode_rgb8`'s pixels of the file at `path` fastest, from its header:
+    PNG8 or PNG16 (TensorFlow's PNG decoder: no Python, in parallel) for a still PNG without EXIF
+    orientation (`srn_tf.image_io.tf_png_depth`), else PILLOW (`decode_file`)."""
+    return {8: PNG8, 16: PNG16}.get(tf_png_depth(path), PILLOW)
+
+
+def file_decoder(paths):
+    """A graph function k → uint8 [H, W, 3], the file `paths[k]` decoded to `decode_rgb8`'s pixels.
+
+    paths: list of str. Each file's decoder (`decoder_of`) is chosen now, from the headers; only
+    the decoders some file needs are in the graph, so a pipeline of plain PNGs never calls Python.
+    """
+    with ThreadPoolExecutor(min(8, 2 * (os.cpu_count() or 1))) as pool:
+        kinds = list(pool.map(decoder_of, paths))
+    paths, used = tf.constant(paths), sorted(set(kinds))
+    kinds = tf.constant(kinds, tf.int32)
+
+    def decode(k):
+        path = tf.gather(paths, k)
+        if len(used) == 1:
+            return _DECODERS[used[0]](path)
+        return tf.switch_case(tf.gather(kinds, k),
+                              {kind: functools.partial(_DECODERS[kind], path) for kind in used})
+    return decode
+
+
 def decode_pair(blur_path, sharp_path):
-    """Reads and decodes two image files → (blur, sharp) uint8 [H, W, 3] (`decode_file`)."""
+    """Reads and decodes two image files of any kind → (blur, sharp) uint8 [H, W, 3]
+    (`decode_file`)."""
     return decode_file(blur_path), decode_file(sharp_path)
 
 

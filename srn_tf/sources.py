@@ -12,12 +12,13 @@ offending paths. The pipelines that decode, crop and mix these sources are `srn_
 """
 
 import dataclasses
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 from srn_tf import embedded
-from srn_tf.errors import DataError, ImageReadError
-from srn_tf.image_io import decode_rgb8, image_size, list_images
+from srn_tf.errors import DataError
+from srn_tf.image_io import image_size, list_images
 
 GOPRO_SPLITS = ("train", "test")
 BLUR_KEYS = ("blur", "blur_gamma")
@@ -158,6 +159,23 @@ def has_splits(source):
                                            os.path.isdir(os.path.join(source, "sharp"))))
 
 
+def fingerprint(pairs):
+    """What a list of pairs is, whatever its folder is called or wherever it was moved:
+    "<N> pairs, sha256 <16 hex digits>" of each pair's name, its two files' extensions and byte
+    sizes, in order (the order fixes a run's batches). One stat per file; no pixel is read.
+
+    The same files give the same fingerprint through a relative path, a trailing slash, a symlink
+    or a copy moved elsewhere; a pair added, removed, renamed or re-encoded gives another.
+    Raises OSError for a file that cannot be read.
+    """
+    digest = hashlib.sha256()
+    for pair in pairs:
+        files = [f"{os.path.splitext(path)[1]}:{os.path.getsize(path)}"
+                 for path in (pair.blur, pair.sharp)]
+        digest.update("\0".join([pair.name, *files, "\n"]).encode())
+    return f"{len(pairs)} pairs, sha256 {digest.hexdigest()[:16]}"
+
+
 def check_pairs(pairs, min_size=0):
     """Checks every pair from file headers only: readable, same size, at least `min_size` square.
 
@@ -180,20 +198,6 @@ def check_pairs(pairs, min_size=0):
     if problems:
         raise list_error("unusable images", problems, "Fix or remove these files, or lower --crop_size.")
     return pairs
-
-
-def find_unreadable(pairs):
-    """Paths among `pairs` that `decode_pair` cannot decode (a full decode of every file)."""
-    def bad(path):
-        try:
-            with open(path, "rb") as f:
-                decode_rgb8(f.read(), path)
-            return None
-        except (OSError, ImageReadError):
-            return path
-    paths = [p for pair in pairs for p in (pair.blur, pair.sharp)]
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        return [p for p in pool.map(bad, paths) if p]
 
 
 def is_tfds(source):

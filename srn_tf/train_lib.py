@@ -17,10 +17,11 @@ import time
 
 import keras
 
-from srn_tf import data, metrics, sources
+from srn_tf import data, metrics, multi_worker, sources
 from srn_tf.backend import lazy_tensorflow, require_tensorflow_backend
 from srn_tf.convert import RUN_CONFIG_FILE, RUN_MODEL_FILE, load_model
 from srn_tf.errors import CheckpointError, DataError, TrainingError
+from srn_tf.image_io import ordinary_mode, write_bytes
 from srn_tf.inference import deblur
 from srn_tf.init import apply_init
 from srn_tf.losses import multiscale_l2
@@ -52,9 +53,11 @@ CPU_LONG_RECIPE = dict(CPU_RECIPE, crop_size=128, train_steps=6000, validate_eve
                        data="embedded,synthetic")
 RECIPES = {"release": RELEASE_RECIPE, "cpu": CPU_RECIPE, "cpu_long": CPU_LONG_RECIPE}
 CONFIG_FILE = RUN_CONFIG_FILE
-# What a resumed run must share with the run it resumes (the data order, the model's start and
-# the step's shape); the number of steps, evaluation and checkpoint cadence may change.
-RESUME_FIELDS = ("data", "init", "batch_size", "crop_size")
+# What a resumed run must share with the run it resumes besides its data (`data_fingerprint`):
+# the model's start and the step's shape; the number of steps, evaluation and checkpoint cadence
+# may change.
+RESUME_FIELDS = ("init", "batch_size", "crop_size")
+FINGERPRINT_KEY = "data_fingerprint"   # config.json's record of what the data is
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
 
@@ -84,6 +87,7 @@ class TrainConfig:
     tfds_data_dir: str = None
     jit_compile: bool = False
     distribute: str = "none"
+    worker_timeout: float = 600.0    # seconds multi_worker waits for every task of TF_CONFIG
     init_from: str = None
     checkpoint_every: int = 1000
     summary_every: int = 20
@@ -150,13 +154,14 @@ def make_optimizer(config, steps, policy="float32"):
     return optimizer
 
 
-def make_strategy(distribute):
+def make_strategy(distribute, worker_timeout=600.0):
     """The tf.distribute strategy for "none", "mirrored" (all local GPUs, or CPUs) or
-    "multi_worker" (from TF_CONFIG)."""
+    "multi_worker" (from TF_CONFIG, once every task is up: `srn_tf.multi_worker.make_strategy`,
+    which waits at most `worker_timeout` seconds)."""
     if distribute == "mirrored":
         return tf.distribute.MirroredStrategy()
     if distribute == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker.make_strategy(worker_timeout)
     if distribute in (None, "none"):
         return tf.distribute.get_strategy()
     raise TrainingError(f"--distribute must be one of {DISTRIBUTE}, got {distribute!r}")
@@ -177,8 +182,87 @@ def _check_writable(folder):
                             "--workdir") from e
 
 
-def _check_workdir(config):
-    """Refuses a workdir that cannot be written or holds a run of another model type.
+def data_fingerprint(config, pairs=None):
+    """What `config.data` is, however its path is spelled (relative, with a trailing slash,
+    through a symlink) and wherever it was moved: for a file source `sources.fingerprint` of its
+    pairs (of `config.split`, `config.blur_key`; `pairs` when already listed), for the embedded,
+    synthetic and TFDS sources their name (and split other than train); for a mixture each
+    source's, with its weight. Raises DataError as `sources.resolve_pairs`."""
+    def one(name, listed=None):
+        if data.is_builtin(name) or sources.is_tfds(name):
+            return (name or "embedded") + (f" ({config.split} split)"
+                                           if config.split != "train" else "")
+        listed = listed or sources.resolve_pairs(name, config.split, config.blur_key)
+        try:
+            return sources.fingerprint(listed)
+        except OSError as e:
+            raise DataError(f"cannot read {e.filename} of --data={name}: {e.strerror}") from e
+    mixture = data.parse_mixture(config.data)
+    if mixture is None:
+        return one(config.data, pairs)
+    return ",".join(f"{one(name)}:{weight:g}" for name, weight in mixture)
+
+
+def _saved_fingerprint(saved, config, fingerprint):
+    """The data fingerprint of the run recorded in `saved` (its config.json).
+
+    A config.json written before fingerprints were recorded names its --data only: the same
+    spelling is the same data; a path that still exists is fingerprinted now; a file source that
+    is gone is taken to be this run's data, moved (said in a warning). One that names no data
+    says nothing against this run's.
+    """
+    if FINGERPRINT_KEY in saved:
+        return saved[FINGERPRINT_KEY]
+    old = saved.get("data")
+    if "data" not in saved or old == config.data:
+        return fingerprint
+    then = dataclasses.replace(config, data=old, split=saved.get("split", config.split),
+                               blur_key=saved.get("blur_key", config.blur_key))
+    try:
+        return data_fingerprint(then)
+    except DataError:
+        file_sources = [d for d in (old, config.data)
+                        if not (data.parse_mixture(d) or data.is_builtin(d) or sources.is_tfds(d))]
+        if len(file_sources) < 2 or os.path.exists(old):
+            return "not readable now" if os.path.exists(old) else "not found now"
+        log.warning("%s names --data=%s, which is not there any more: resuming on --data=%s, "
+                    "taken to be the same data moved", os.path.join(config.workdir, CONFIG_FILE),
+                    old, config.data)
+        return fingerprint
+
+
+def write_run_config(config, fingerprint):
+    """Writes `config` (resolved) and its data's `fingerprint` to `<workdir>/config.json`: what
+    a resumed run is checked against (`_check_workdir`)."""
+    write_json(os.path.join(config.workdir, CONFIG_FILE),
+               {**dataclasses.asdict(config), FINGERPRINT_KEY: fingerprint})
+
+
+def write_json(path, value):
+    """`value` as indented JSON at `path`, atomically (`image_io.write_bytes`): a run stopped
+    while writing leaves the file whole, old or new."""
+    write_bytes(path, json.dumps(value, indent=1).encode())
+
+
+def save_model_file(model, path):
+    """`model.save` to a temporary .keras file beside `path`, renamed into place when complete:
+    a run stopped while saving never leaves a half-written model (which would pass for a
+    finished run's)."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.chmod(tmp, ordinary_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _check_workdir(config, fingerprint):
+    """Refuses a workdir that cannot be written or holds a run of another model type, or a run
+    of other data (by `data_fingerprint`, not by the spelling of its path) or settings
+    (RESUME_FIELDS).
 
     Called before anything is written there. Returns the saved config of an earlier run, or None.
     """
@@ -197,9 +281,17 @@ def _check_workdir(config):
             f"{workdir} holds a run of a '{saved.get('model_type')}' model, not "
             f"'{config.model_type}'; use --model_type={saved.get('model_type')} to resume it, or "
             "another --workdir")
+    if not tf.train.latest_checkpoint(workdir):
+        return saved
+    then = _saved_fingerprint(saved, config, fingerprint)
+    if then != fingerprint:
+        raise TrainingError(
+            f"{workdir} holds a run on other data (its --data={saved.get('data')}: {then}; "
+            f"--data={config.data}: {fingerprint}); give the run's data to resume it (any path to "
+            "the same files will do: relative, a symlink, a moved copy), or another --workdir")
     differing = [f"--{k}={saved[k]}" for k in RESUME_FIELDS
                  if k in saved and saved[k] != getattr(config, k)]
-    if differing and tf.train.latest_checkpoint(workdir):
+    if differing:
         raise TrainingError(f"{workdir} holds a run with {' '.join(differing)}; give the same "
                             "to resume it, or another --workdir")
     return saved
@@ -273,21 +365,24 @@ def _num_pairs(config):
 
 
 def _eval_examples(config, count):
-    """Up to `count` held-out (blur, sharp) uint8 pairs: the test split where the source has one.
+    """(up to `count` (blur, sharp) uint8 pairs, held_out): the test split's pairs and True where
+    `config.data` has a test split; else its training pairs and False (a folder pair, a data list,
+    a GoPro root without test/).
 
     Raises DataError naming the file when one of them cannot be decoded.
     """
-    split = "test"
+    held_out = sources.has_splits(config.data)
+    split = "test" if held_out else config.split
     try:
         ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
     except (DataError, ValueError):
-        log.warning("the data source has no test split: evaluating on training images, which is "
-                    "not a held-out figure")
-        split = config.split
+        if not held_out:
+            raise
+        held_out, split = False, config.split
         ds = data.make_eval_dataset(config.data, split=split, blur_key=config.blur_key,
                                     tfds_data_dir=config.tfds_data_dir)
-    return _decoded(ds, config.data, split, config.blur_key, count)
+    return _decoded(ds, config.data, split, config.blur_key, count), held_out
 
 
 def _decoded(ds, source, split, blur_key, count=-1):
@@ -359,8 +454,7 @@ class BestOnValidation:
         if better:
             self._manager.save(checkpoint_number=step)
             self.record = {"step": step, **figures}
-            with open(os.path.join(self.folder, self.RECORD), "w") as f:
-                json.dump(self.record, f, indent=1)
+            write_json(os.path.join(self.folder, self.RECORD), self.record)
         return figures
 
     def restore(self, model):
@@ -395,19 +489,25 @@ def train_and_evaluate(config):
     config = config.resolved()
     if config.model_type not in TRAINABLE_TYPES:
         raise TrainingError(f"--model_type must be one of {TRAINABLE_TYPES}")
-    strategy = make_strategy(config.distribute)
+    if config.distribute not in DISTRIBUTE:
+        raise TrainingError(f"--distribute must be one of {DISTRIBUTE}, got {config.distribute!r}")
+    if config.distribute == "multi_worker":
+        multi_worker.read_tf_config()        # a bad TF_CONFIG is said before any wait
+    num_pairs, pairs = _num_pairs(config)
+    fingerprint = data_fingerprint(config, pairs)
+    saved = _check_workdir(config, fingerprint)
+    strategy = make_strategy(config.distribute, config.worker_timeout)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise TrainingError(f"--batch_size {config.batch_size} does not divide across "
                             f"{replicas} replicas; use a multiple of {replicas}")
-    num_pairs, pairs = _num_pairs(config)
-    saved = _check_workdir(config)
     if saved and saved.get("seed") != config.seed:
         log.warning("resuming with the run's seed %s, not %s", saved["seed"], config.seed)
         config = dataclasses.replace(config, seed=saved["seed"])
     steps = total_steps(config, num_pairs)
-    eval_examples = _eval_examples(
-        dataclasses.replace(config, data=data.held_out_source(config.data)), config.eval_images)
+    held_out_source = data.held_out_source(config.data)
+    eval_examples, held_out = _eval_examples(
+        dataclasses.replace(config, data=held_out_source), config.eval_images)
     validation_examples = _validation_examples(config) if config.validate_every else None
     policy = _set_precision(config)
     chief = _is_chief(strategy)
@@ -438,13 +538,11 @@ def train_and_evaluate(config):
         log.info("initialised from %s", config.init_from)
     os.makedirs(workdir, exist_ok=True)
     if chief:
-        with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-            json.dump(dataclasses.asdict(config), f, indent=1)
+        write_run_config(config, fingerprint)
     start_step = int(optimizer.iterations.numpy())
-    held_out = data.held_out_source(config.data)
-    if not sources.has_splits(held_out):     # said once every check has passed
-        log.warning("%s is one set of pairs (no test split): the PSNR/SSIM reported are on "
-                    "training pairs, not held-out figures", held_out)
+    if not held_out:     # said once every check has passed
+        log.warning("%s has no test split: the PSNR/SSIM reported are on training pairs, not "
+                    "held-out figures", held_out_source)
     selection = (BestOnValidation(model, workdir, validation_examples)
                  if validation_examples and chief else None)
 
@@ -462,7 +560,8 @@ def train_and_evaluate(config):
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
     step_fn = make_train_step(model, optimizer, strategy, config)
     return _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_step,
-                 eval_examples, workdir, chief, pairs, selection)
+                 eval_examples, held_out, workdir, chief, pairs, selection,
+                 multi_worker.stop_agreement(strategy))
 
 
 def clip_lstm_gradients(grads, mask, clip_norm, loss_scale=1.0, replicas=1):
@@ -521,7 +620,7 @@ def make_train_step(model, optimizer, strategy, config):
 
 
 def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_step, eval_examples,
-          workdir, chief, pairs, selection):
+          held_out, workdir, chief, pairs, selection, stop_agreed):
     from tqdm import tqdm
     writer = tf.summary.create_file_writer(os.path.join(workdir, "train"))
     eval_writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
@@ -563,11 +662,11 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
             if step % config.checkpoint_every == 0:
                 manager.save(checkpoint_number=step)
             if step % config.eval_every == 0 and step < steps and chief:
-                _log_eval(eval_writer, step, evaluate_images(model, eval_examples))
+                _log_eval(eval_writer, step, evaluate_images(model, eval_examples), held_out)
             if selection and (step % config.validate_every == 0 or step == steps):
                 selection.validate(model, step)
-            if stop.signal:
-                stopped_by = stop.signal
+            if stop_agreed(stop.signal is not None):   # every worker stops after the same step
+                stopped_by = stop.signal or "another worker's stop"
                 break
     bar.close()
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
@@ -578,7 +677,7 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
     if selection and selection.record["step"] != step:
         last = evaluate_images(rebuild(model), eval_examples)
         result["psnr_last_step"] = last["psnr"]
-        _log_eval(eval_writer, step, last)
+        _log_eval(eval_writer, step, last, held_out)
         log.info("keeping the model of step %d (highest validation PSNR); the last step's is in "
                  "the checkpoints", selection.record["step"])
         selection.restore(model)
@@ -588,12 +687,13 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
     final = rebuild(model)          # float32: what is saved and exported after mixed precision
     result.update(evaluate_images(final, eval_examples))
     result["eval_images"] = len(eval_examples)   # may be fewer than config.eval_images
+    result["held_out"] = held_out                 # False: the figures are on training pairs
     if chief:
         if "psnr_last_step" not in result:      # else the TensorBoard point is the last step's
             _log_eval(eval_writer, step, {k: result[k] for k in ("psnr", "ssim", "psnr_blurry",
-                                                                 "ssim_blurry")})
+                                                                 "ssim_blurry")}, held_out)
         result["keras_path"] = os.path.join(workdir, RUN_MODEL_FILE)
-        final.save(result["keras_path"])
+        save_model_file(final, result["keras_path"])
         if config.export_saved_model:
             from srn_tf import export   # (TensorFlow graphs: imported when used)
             result["saved_model"] = export.export(final, os.path.join(workdir, "saved_model"),
@@ -601,9 +701,15 @@ def _loop(config, model, optimizer, manager, iterator, step_fn, steps, start_ste
     return result
 
 
-def _log_eval(writer, step, figures):
-    log.info("step %d: held-out PSNR %.2f dB (blurry %.2f), SSIM %s (blurry %s)", step,
-             figures["psnr"], figures["psnr_blurry"],
+def eval_label(held_out):
+    """How the figures of `evaluate_images` on the run's evaluation pairs are named: "held-out"
+    for a test split, "training-pair" where the data has none (`result["held_out"]`)."""
+    return "held-out" if held_out else "training-pair"
+
+
+def _log_eval(writer, step, figures, held_out):
+    log.info("step %d: %s PSNR %.2f dB (blurry %.2f), SSIM %s (blurry %s)", step,
+             eval_label(held_out), figures["psnr"], figures["psnr_blurry"],
              *("n/a" if figures[k] is None else f"{figures[k]:.4f}"
                for k in ("ssim", "ssim_blurry")))
     with writer.as_default(step=step):

@@ -402,6 +402,7 @@ def test_commands_report_what_they_did_not_what_was_asked(tmp_path):
     assert "on 3 images, 1 steps run" in result.stdout, result.stdout
     # a folder pair has no test split: its figures are said to be on training pairs
     assert "training-pair PSNR" in result.stdout and "not held-out" in result.stderr
+    assert "held-out PSNR" not in result.stdout + result.stderr   # BH-27: the step's line too
 
 
 @pytest.mark.slow

@@ -1,12 +1,20 @@
 import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image, ImageCms
 
+from conftest import ROOT
 from srn_tf import data, preprocess, sources
 from srn_tf.errors import DataError
-from srn_tf.image_io import write_png
+from srn_tf.image_io import decode_rgb8, write_png
 
 
 def make_gopro_tree(root, split="train", sequences=2, frames=3, size=(48, 64), same=False, seed=0):
@@ -237,12 +245,20 @@ def test_corrupt_png_is_named_when_the_pipeline_hits_it(tmp_path):
     root = make_gopro_tree(tmp_path, sequences=1, frames=2)
     bad = tmp_path / "train" / "GOPR0000_00_00" / "blur" / "000001.png"
     bad.write_bytes(bad.read_bytes()[:200])    # a valid header, a truncated body
+    # and a broken checksum of the pixel data, which Pillow lets pass but libpng (TensorFlow's
+    # decoder of plain PNGs) refuses: named too, as the pipeline's own decoder finds it
+    crc = tmp_path / "train" / "GOPR0000_00_00" / "sharp" / "000000.png"
+    body = bytearray(crc.read_bytes())
+    at = body.index(b"IDAT")
+    body[at + 4 + int.from_bytes(body[at - 4:at], "big")] ^= 0xFF
+    crc.write_bytes(bytes(body))
     pairs = sources.resolve_pairs(root)
     ds = data.make_train_dataset(pairs, crop_size=16, batch_size=2, seed=0)
-    with pytest.raises(DataError, match="000001.png"):
+    with pytest.raises(DataError) as raised:
         with data.naming_unreadable_files(pairs):
             for _ in ds.take(4):
                 pass
+    assert f"corrupt or unreadable images (2):\n  {crc}\n  {bad}\n" in str(raised.value)
 
 
 def test_eval_dataset_is_full_size_in_a_stable_order(tmp_path):
@@ -258,3 +274,174 @@ def test_blur_gamma_key(tmp_path):
     root = make_gopro_tree(tmp_path)
     pairs = sources.resolve_pairs(root, blur_key="blur_gamma")
     assert "/blur_gamma/" in pairs[0].blur
+
+
+# ---- NC2: the pipeline decodes as image_io does, at TensorFlow's speed, and never hangs --------
+
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+         (0, 1, 1, 2))   # (x0, y0, dx, dy) of the seven passes of an interlaced PNG
+
+
+def raw_png(path, values, depth, colour_type, interlaced=False):
+    """A PNG written byte by byte (not by Pillow nor TensorFlow): `values` H×W×C samples of
+    `depth` bits (1, 2, 4, 8 or 16), Adam7-interlaced when asked."""
+    def rows(image):
+        if depth == 16:
+            return b"".join(b"\x00" + row.astype(">u2").tobytes() for row in image)
+        bits = np.unpackbits(image.astype(np.uint8)[..., None], axis=-1)[..., 8 - depth:]
+        return b"".join(b"\x00" + np.packbits(row.ravel()).tobytes() for row in bits)
+    passes = ([values[y0::dy, x0::dx] for x0, y0, dx, dy in ADAM7] if interlaced else [values])
+    raw = b"".join(rows(p) for p in passes if p.size)
+
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload +
+                struct.pack(">I", zlib.crc32(kind + payload)))
+    height, width = values.shape[:2]
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, int(interlaced))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                + chunk(b"IEND", b""))
+
+
+def files_of_every_kind(folder):
+    """{file name: the decoder `preprocess.decoder_of` must choose} for still images of every
+    kind: plain PNGs for TensorFlow's decoder, and what only Pillow decodes as a viewer shows."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (19, 23, 3), dtype=np.uint8)
+    kinds = {}
+
+    def pil(name, image, decoder, **options):
+        image.save(os.path.join(folder, name), **options)
+        kinds[name] = decoder
+    pil("rgb.png", Image.fromarray(rgb), preprocess.PNG8)
+    pil("rgba.png", Image.fromarray(rng.integers(0, 256, (19, 23, 4), dtype=np.uint8)),
+        preprocess.PNG8)
+    pil("grey.png", Image.fromarray(rgb[:, :, 0]), preprocess.PNG8)
+    pil("grey_alpha.png", Image.fromarray(rgb[:, :, :2].copy(), "LA"), preprocess.PNG8)
+    palette = Image.fromarray(rgb).quantize(40)
+    pil("palette.png", palette, preprocess.PNG8)
+    pil("palette_trns.png", palette, preprocess.PNG8, transparency=3)
+    pil("grey_trns.png", Image.fromarray(rgb[:, :, 0]), preprocess.PNG8, transparency=7)
+    pil("bilevel.png", Image.fromarray(rgb[:, :, 0] > 128), preprocess.PNG8)
+    pil("icc.png", Image.fromarray(rgb), preprocess.PNG8, icc_profile=ImageCms.ImageCmsProfile(
+        ImageCms.createProfile("sRGB")).tobytes())
+    for depth in (2, 4):
+        raw_png(os.path.join(folder, f"grey{depth}.png"),
+                rng.integers(0, 2 ** depth, (19, 23, 1)), depth, 0)
+        kinds[f"grey{depth}.png"] = preprocess.PNG8
+    raw_png(os.path.join(folder, "interlaced.png"), rgb, 8, 2, interlaced=True)
+    kinds["interlaced.png"] = preprocess.PNG8
+    for channels, colour_type in ((1, 0), (2, 4), (3, 2), (4, 6)):
+        name = f"deep{channels}.png"
+        raw_png(os.path.join(folder, name), rng.integers(0, 65536, (19, 23, channels)), 16,
+                colour_type, interlaced=channels == 3)
+        kinds[name] = preprocess.PNG16
+    exif = Image.Exif()
+    exif[0x0112] = 6                                    # turned: a viewer shows it 23×19
+    pil("turned.png", Image.fromarray(rgb), preprocess.PILLOW, exif=exif.tobytes())
+    pil("photo.jpg", Image.fromarray(rgb), preprocess.PILLOW, quality=90)
+    pil("cmyk.jpg", Image.fromarray(rgb).convert("CMYK"), preprocess.PILLOW)
+    pil("jpeg_named.png", Image.fromarray(rgb), preprocess.PILLOW, format="JPEG")
+    pil("bitmap.bmp", Image.fromarray(rgb), preprocess.PILLOW)
+    pil("deep.tif", Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257), preprocess.PILLOW)
+    pil("lossless.webp", Image.fromarray(rgb), preprocess.PILLOW, lossless=True)
+    pil("palette.gif", palette, preprocess.PILLOW)
+    return kinds
+
+
+def test_the_pipeline_decodes_every_file_as_image_io_does(tmp_path):
+    """NC2: TensorFlow's PNG decoder (no Python, in parallel) for the files where it gives
+    `image_io.decode_rgb8`'s pixels, chosen per file from its header; Pillow for the rest. Every
+    file decodes to decode_rgb8's pixels, inside tf.data."""
+    kinds = files_of_every_kind(tmp_path)
+    paths = [str(tmp_path / name) for name in kinds]
+    assert [preprocess.decoder_of(p) for p in paths] == list(kinds.values())
+    decode = preprocess.file_decoder(paths)
+    decoded = tf.data.Dataset.range(len(paths)).map(decode, num_parallel_calls=4)
+    for path, image in zip(paths, decoded):
+        with open(path, "rb") as f:
+            np.testing.assert_array_equal(image.numpy(), decode_rgb8(f.read(), path), path)
+    # an animated PNG goes to Pillow, which refuses it by name (TensorFlow would take frame 1)
+    frames = [Image.new("RGB", (8, 6), (40 * i, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "moving.png", save_all=True, append_images=frames[1:])
+    assert preprocess.decoder_of(str(tmp_path / "moving.png")) == preprocess.PILLOW
+
+
+def test_a_pipeline_of_plain_pngs_runs_no_python(tmp_path):
+    """NC2: plain PNGs never wait for the interpreter (neither for speed nor at exit); a source
+    with one JPEG has a Python decode in its graph, for that file only."""
+    def python_calls(source):
+        ds = data.make_train_dataset(source, crop_size=16, batch_size=2, seed=0)
+        return b"PyFunc" in ds._as_serialized_graph().numpy()
+    root = make_gopro_tree(tmp_path / "pngs", sequences=1, frames=2)
+    assert not python_calls(root)
+    sharp = tmp_path / "pngs" / "train" / "GOPR0000_00_00" / "sharp"
+    Image.open(sharp / "000001.png").save(sharp / "000001.jpg", quality=95)
+    os.remove(sharp / "000001.png")
+    os.rename(sharp / "000001.jpg", sharp / "000001.png")     # a JPEG named .png
+    assert python_calls(root)
+
+
+TAKE_THREE = """
+import sys
+from srn_tf.data import make_train_dataset
+kept = []
+for source in sys.argv[1:]:
+    pipe = make_train_dataset(source, crop_size=256, batch_size=16, seed=1)
+    abandoned = iter(pipe)
+    next(abandoned)
+    del abandoned                          # an iterator abandoned mid-stream
+    kept.append(iter(pipe))
+    for _ in range(3):
+        next(kept[-1])
+print("done iterating; exiting", flush=True)
+"""
+
+ENDLESS = """
+import sys
+from srn_tf.data import make_train_dataset
+for i, batch in enumerate(make_train_dataset(sys.argv[1], crop_size=256, batch_size=16, seed=1)):
+    if i == 1:
+        print("training", flush=True)
+"""
+
+
+def write_hd_pairs(root, ext, count=3):
+    """NC2's input, smaller: `count` 1280×720 pairs of smooth noise in a folder pair."""
+    rng = np.random.default_rng(0)
+    for kind in ("blur", "sharp"):
+        os.makedirs(os.path.join(root, kind), exist_ok=True)
+        for i in range(count):
+            small = Image.fromarray(rng.integers(0, 256, (45, 80, 3), dtype=np.uint8))
+            small.resize((1280, 720), Image.BICUBIC).save(os.path.join(root, kind, f"{i}.{ext}"),
+                                                          compress_level=1, quality=95)
+    return str(root)
+
+
+@pytest.mark.slow
+def test_scripts_using_the_pipeline_end_promptly(tmp_path):
+    """NC2: a script that took three batches and ended waited forever in the iterator's
+    destructor, a Pillow decode in flight needing the interpreter. Now it ends when its last line
+    has run, with plain PNGs (TensorFlow's decoder) and with JPEGs (Pillow's, drained at exit),
+    iterators abandoned mid-stream included; Ctrl-C ends an endless loop over a pipeline."""
+    pngs, jpegs = write_hd_pairs(tmp_path / "png", "png"), write_hd_pairs(tmp_path / "jpg", "jpg")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    take = subprocess.Popen([sys.executable, "-c", TAKE_THREE, pngs, jpegs], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    endless = subprocess.Popen([sys.executable, "-c", ENDLESS, jpegs], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert endless.stdout.readline() == "training\n", endless.communicate()[1][-2000:]
+        endless.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        error = endless.communicate(timeout=60)[1]
+        assert endless.returncode != 0 and "KeyboardInterrupt" in error, error[-2000:]
+        assert time.monotonic() - start < 20
+        assert take.stdout.readline() == "done iterating; exiting\n", take.communicate()[1]
+        start = time.monotonic()
+        take.wait(timeout=60)
+        assert take.returncode == 0 and time.monotonic() - start < 20
+    finally:
+        for process in (take, endless):
+            if process.poll() is None:
+                process.kill()

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,8 +15,9 @@ import tensorflow as tf
 
 import tf1_reference
 from conftest import ROOT, run_script
-from srn_tf import train_lib
+from srn_tf import multi_worker, train_lib
 from srn_tf.losses import multiscale_l2
+from srn_tf.image_io import write_png
 from test_data import make_gopro_tree
 
 TINY = dict(batch_size=2, crop_size=32, checkpoint_every=3, summary_every=2, eval_every=1000,
@@ -172,9 +174,12 @@ def test_loss_goes_down_and_outputs_are_written(tiny_root, tmp_path):
     assert sorted(n for n in os.listdir(tmp_path / "w") if n.startswith("ckpt-20"))
 
 
-def test_resume_after_a_stop_is_bit_exact(tiny_root, tmp_path, monkeypatch):
+def test_resume_after_a_stop_is_bit_exact_with_the_data_moved_and_named_another_way(
+        tiny_root, tmp_path, monkeypatch):
     straight = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "a", train_steps=6,
                                                         export_saved_model=False))
+    data = tmp_path / "data"              # the same files as tiny_root, elsewhere
+    shutil.copytree(tiny_root, data)
 
     class StopAfterThreeSteps(train_lib._StopRequest):
         polls = 0
@@ -189,16 +194,106 @@ def test_resume_after_a_stop_is_bit_exact(tiny_root, tmp_path, monkeypatch):
             pass
 
     monkeypatch.setattr(train_lib, "_StopRequest", StopAfterThreeSteps)
-    first = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "b", train_steps=6,
+    first = train_lib.train_and_evaluate(tiny_config(str(data), tmp_path / "b", train_steps=6,
                                                      export_saved_model=False, checkpoint_every=5))
     assert first["stopped_by"] == "SIGTERM" and first["step"] == 3
     assert tf.train.latest_checkpoint(str(tmp_path / "b")).endswith("ckpt-3")
     monkeypatch.undo()
-    second = train_lib.train_and_evaluate(tiny_config(tiny_root, tmp_path / "b", train_steps=6,
+    # BH-27: the data moved together with its run (the old place is gone), then named relatively
+    # with a trailing slash: the same command resumes, and ends where an unbroken run ends
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    data.rename(moved / "data")
+    (tmp_path / "b").rename(moved / "b")
+    monkeypatch.chdir(moved)
+    second = train_lib.train_and_evaluate(tiny_config("data/", "b", train_steps=6,
                                                       export_saved_model=False))
     assert second["step"] == straight["step"] == 6
-    for a, b in zip(final_weights(tmp_path / "a"), final_weights(tmp_path / "b")):
+    for a, b in zip(final_weights(tmp_path / "a"), final_weights(moved / "b")):
         np.testing.assert_array_equal(a, b)
+
+
+def write_folder_pair(root, count=3, size=(40, 40), seed=0):
+    """BH-27's input: <root>/blur and <root>/sharp with `count` random PNG pairs."""
+    rng = np.random.default_rng(seed)
+    for sub in ("blur", "sharp"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+        for i in range(count):
+            write_png(os.path.join(root, sub, f"{i:03d}.png"),
+                      rng.integers(0, 256, size + (3,), dtype=np.uint8))
+    return str(root)
+
+
+def test_the_same_data_under_any_name_is_the_same_run(tmp_path, monkeypatch, caplog):
+    """BH-27: a run's data is known by what it is (names and sizes of its files), not by how its
+    path was spelled; other data is refused, saying how to resume."""
+    monkeypatch.chdir(tmp_path)
+    write_folder_pair(tmp_path / "pairs")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(workdir / "ckpt"))   # a run under way
+
+    def config(source):
+        return tiny_config(source, workdir, train_steps=4).resolved()
+
+    def check(source):
+        return train_lib._check_workdir(config(source), train_lib.data_fingerprint(config(source)))
+
+    first = config(str(tmp_path / "pairs"))
+    train_lib.write_run_config(first, train_lib.data_fingerprint(first))
+    os.symlink(tmp_path / "pairs", tmp_path / "link")
+    for spelling in ("pairs", "pairs/", "./pairs", str(tmp_path / "pairs") + "/", "link",
+                     "link/"):
+        assert check(spelling)["data"] == str(tmp_path / "pairs"), spelling
+    shutil.copytree(tmp_path / "pairs", tmp_path / "moved" / "pairs")
+    shutil.rmtree(tmp_path / "pairs")                     # moved: the old place is gone
+    assert check("moved/pairs")["model_type"] == "color"
+    # other data: one image re-encoded (another size), or a pair more
+    other = tmp_path / "other"
+    shutil.copytree(tmp_path / "moved" / "pairs", other)
+    write_png(str(other / "blur" / "001.png"), np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(train_lib.TrainingError) as refused:
+        check("other")
+    message = str(refused.value)
+    hashes = re.findall(r"3 pairs, sha256 ([0-9a-f]{16})", message)
+    assert message.startswith(f"{workdir} holds a run on other data (its --data="
+                              f"{tmp_path / 'pairs'}: 3 pairs, sha256 ") and "; --data=other: " in message
+    assert len(hashes) == 2 and hashes[0] != hashes[1], message
+    assert message.endswith("give the run's data to resume it (any path to the same files will "
+                            "do: relative, a symlink, a moved copy), or another --workdir")
+    write_folder_pair(tmp_path / "more", count=4)
+    with pytest.raises(train_lib.TrainingError, match="holds a run on other data"):
+        check("more")
+    # a config.json of an older srn-tf (no fingerprint): its path, where it still exists, is
+    # fingerprinted; where it is gone, the data given is taken to be it, moved (with a warning)
+    saved = json.loads((workdir / "config.json").read_text())
+    del saved["data_fingerprint"]
+    for old, given, accepted in ((str(tmp_path / "moved" / "pairs"), "moved/pairs/", True),
+                                 (str(tmp_path / "more"), "moved/pairs", False),
+                                 (str(tmp_path / "gone"), "moved/pairs", True)):
+        (workdir / "config.json").write_text(json.dumps({**saved, "data": old}))
+        caplog.clear()
+        if accepted:
+            check(given)
+        else:
+            with pytest.raises(train_lib.TrainingError, match="holds a run on other data"):
+                check(given)
+        assert ("not there any more" in caplog.text) == old.endswith("gone")
+
+
+def test_figures_on_training_pairs_are_never_called_held_out(tmp_path):
+    """BH-27's side note: a folder pair, or a GoPro root without test/, is evaluated on its
+    training pairs; held_out says so and every line names them training-pair figures."""
+    write_folder_pair(tmp_path / "pairs", count=2)
+    make_gopro_tree(tmp_path / "gopro", split="train", sequences=1, frames=1, size=(32, 32))
+    for source in ("pairs", "gopro"):
+        config = tiny_config(str(tmp_path / source), tmp_path / "w").resolved()
+        examples, held_out = train_lib._eval_examples(config, 6)
+        assert (len(examples), held_out) == ({"pairs": 2, "gopro": 1}[source], False)
+    make_gopro_tree(tmp_path / "gopro", split="test", sequences=1, frames=1, size=(32, 32))
+    assert train_lib._eval_examples(tiny_config(str(tmp_path / "gopro"), tmp_path / "w"), 6)[1]
+    assert (train_lib.eval_label(False), train_lib.eval_label(True)) == ("training-pair",
+                                                                         "held-out")
 
 
 @pytest.mark.slow
@@ -262,6 +357,9 @@ def test_bad_inputs_fail_before_anything_is_written(tiny_root, tmp_path):
     fails("neither a GoPro root", data=str(tmp_path))
     fails("has no 'validation' split", split="validation")
     fails("--distribute must be one of", distribute="tpu")
+    with pytest.MonkeyPatch.context() as patch:      # BH-30: said before anything is written
+        patch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"index": 0')
+        fails("TF_CONFIG is not valid JSON", distribute="multi_worker")
     file = tmp_path / "file.txt"
     file.write_text("x")
     fails("cannot write the workdir", workdir=str(file / "sub"))
@@ -352,3 +450,162 @@ def test_multi_worker_strategy_on_two_processes_takes_the_same_steps(tiny_root, 
     outputs = [w.communicate(timeout=300)[1] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert_same_training(final_weights(tmp_path / "mw"), single_device_run)
+
+
+CLUSTER = {"worker": ["localhost:12345", "localhost:12346"]}
+
+
+@pytest.mark.parametrize("tf_config,what", [
+    ('{"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", '
+     '"index": 0}', "is not valid JSON (Expecting ',' delimiter at character 102)"),
+    (json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": 5}}),
+     '"task" → "index" is 5: its "cluster" has 2 "worker" tasks, index 0 to 1'),
+    (json.dumps({"cluster": CLUSTER, "task": {"type": "worker", "index": "1"}}),
+     '"task" → "index" is "1": its "cluster" has 2 "worker" tasks, index 0 to 1'),
+    (json.dumps({"cluster": CLUSTER, "task": {"type": "ps", "index": 0}}),
+     '"task" → "type" is "ps", not a job of its "cluster" (worker)'),
+    (json.dumps({"cluster": CLUSTER, "task": {"index": 0}}),
+     'has no "task" object with a "type" and an "index"'),
+    (json.dumps({"task": {"type": "worker", "index": 0}}),
+     'has no "cluster" object naming its tasks'),
+    (json.dumps({"cluster": {"worker": "localhost:12345"}, "task": {"type": "worker", "index": 0}}),
+     '"cluster" → "worker" is "localhost:12345", not a list of "host:port" addresses'),
+    (json.dumps({"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}),
+     '"cluster" → "worker" is ["localhost"], not a list of "host:port" addresses'),
+    (json.dumps({"cluster": {**CLUSTER, "ps": ["h:1"]}, "task": {"type": "worker", "index": 0}}),
+     'has a "ps" job in its "cluster": multi_worker training runs "chief" and "worker" tasks only'),
+    (json.dumps({"cluster": {"worker": ["h:1", "h:1"]}, "task": {"type": "worker", "index": 0}}),
+     '"cluster" lists h:1 more than once'),
+    ("[1, 2]", "is not a JSON object"),
+])
+def test_a_malformed_tf_config_is_one_line_naming_it(tf_config, what):
+    """BH-30: was a 46-line traceback ending in json.decoder.JSONDecodeError, or TensorFlow's
+    "The `task_id` 5 exceeds the maximum id of worker"."""
+    with pytest.raises(train_lib.TrainingError) as raised:
+        multi_worker.read_tf_config(tf_config)
+    assert str(raised.value) == f"TF_CONFIG {what}; expected JSON such as {multi_worker.EXAMPLE}"
+    assert "\n" not in str(raised.value)
+
+
+def test_a_worker_that_never_comes_is_named_within_the_timeout(caplog):
+    """BH-30: worker 0 waited silently and forever for worker 1; now it says what it waits for and
+    gives up after --worker_timeout naming the missing worker and its address."""
+    me, missing = free_port(), free_port()
+    cluster = multi_worker.read_tf_config(json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{me}", f"127.0.0.1:{missing}"]},
+        "task": {"type": "worker", "index": 0}}))
+    caplog.set_level("INFO", logger=multi_worker.__name__)
+    start = time.monotonic()
+    with pytest.raises(train_lib.TrainingError) as raised:
+        multi_worker.wait_for_cluster(cluster, timeout=1.0)
+    assert time.monotonic() - start < 4.0
+    assert str(raised.value) == (
+        f"worker 1 at 127.0.0.1:{missing} did not come within 1 s (--worker_timeout=1; worker 1: "
+        "connection refused): start it with its TF_CONFIG \"task\", correct the address in "
+        "TF_CONFIG, or give a longer --worker_timeout")
+    assert caplog.messages == [f"worker 0 (127.0.0.1:{me}): waiting for worker 1 at "
+                               f"127.0.0.1:{missing}, at most 1 s (--worker_timeout)"]
+    # a worker that is up (here: a listening socket) ends the wait at once; this task's own
+    # port taken by another program is said as such
+    with socket.create_server(("127.0.0.1", missing)):
+        start = time.monotonic()
+        multi_worker.wait_for_cluster(cluster, timeout=30.0)
+        assert time.monotonic() - start < 2.0
+    with socket.create_server(("", me)):
+        with pytest.raises(train_lib.TrainingError, match=f"port {me} cannot be opened here"):
+            multi_worker.wait_for_cluster(cluster, timeout=1.0)
+
+
+@pytest.mark.slow
+def test_a_waiting_worker_stops_on_sigterm_or_gives_up_in_one_line(tiny_root, tmp_path):
+    """BH-30 through train.py: SIGTERM ends a worker waiting for another (it slept on, SIGTERM
+    ignored, until kill -9), with one line and nothing written; --worker_timeout ends the wait
+    with one line naming the missing worker."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}   # the command's
+    runs = {}                                                                    # console alone
+    for name, timeout in (("term", 120), ("timeout", 2)):
+        ports = [free_port(), free_port()]
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                                       "task": {"type": "worker", "index": 0}})
+        workdir = tmp_path / name
+        runs[name] = (subprocess.Popen(
+            [sys.executable, "train.py", *flags(tiny_root, str(workdir), 2,
+                                                distribute="multi_worker",
+                                                worker_timeout=timeout)],
+            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True), ports, workdir)
+    process, (me, missing), workdir = runs["term"]
+    line = process.stderr.readline()          # the first line it says: what it waits for
+    assert line == (f"worker 0 (127.0.0.1:{me}): waiting for worker 1 at 127.0.0.1:{missing}, "
+                    "at most 2 min (--worker_timeout)\n"), line
+    process.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    rest = process.communicate(timeout=60)[1]
+    assert time.monotonic() - start < 20 and process.returncode == 130, rest
+    assert rest == (f"interrupted: while worker 0 waited for worker 1 at 127.0.0.1:{missing}; "
+                    "nothing was written\n")
+    assert not workdir.exists()
+    process, (me, missing), workdir = runs["timeout"]
+    output = process.communicate(timeout=120)[1]
+    assert process.returncode == 1, output
+    assert output.splitlines() == [
+        f"worker 0 (127.0.0.1:{me}): waiting for worker 1 at 127.0.0.1:{missing}, "
+        "at most 2 s (--worker_timeout)",
+        f"error: worker 1 at 127.0.0.1:{missing} did not come within 2 s (--worker_timeout=2; "
+        "worker 1: connection refused): start it with its TF_CONFIG \"task\", correct the address "
+        "in TF_CONFIG, or give a longer --worker_timeout"], output
+    assert not workdir.exists()
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_every_worker_after_the_same_step(tiny_root, tmp_path):
+    """A scheduler's SIGTERM to one worker: both stop after the same step and say so (the other
+    worker would wait for it in the next step's collective), and the chief's checkpoint is that
+    step's."""
+    ports = [free_port(), free_port()]
+    workdir = tmp_path / "mw"
+    workers = []
+    for index in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
+            {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+             "task": {"type": "worker", "index": index}}))
+        workers.append(subprocess.Popen(
+            [sys.executable, "train.py"] + flags(tiny_root, str(workdir), 500, batch_size=4,
+                                                 checkpoint_every=2, distribute="multi_worker"),
+            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True))
+    try:
+        deadline = time.time() + 300
+        while not (workdir / "ckpt-2.index").exists():     # training is under way
+            assert all(w.poll() is None for w in workers) and time.time() < deadline
+            time.sleep(0.05)
+        workers[1].send_signal(signal.SIGTERM)
+        outputs = [w.communicate(timeout=120)[1] for w in workers]
+    finally:
+        for w in workers:       # a worker left waiting for the other in a collective
+            if w.poll() is None:
+                w.kill()
+    assert [w.returncode for w in workers] == [1, 1], outputs[0][-2000:] + outputs[1][-2000:]
+    steps = [int(re.search(r"at step (\d+); run the same command to resume", o).group(1))
+             for o in outputs]
+    assert steps[0] == steps[1] < 500, outputs
+    assert "stopped by SIGTERM at step" in outputs[1]
+    assert "stopped by another worker's stop at step" in outputs[0]
+    assert tf.train.latest_checkpoint(str(workdir)).endswith(f"ckpt-{steps[0]}")
+
+
+def test_a_stop_while_the_model_is_saved_leaves_no_half_written_file(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM during the final save: model.keras is the old whole file or absent,
+    never a torn one that would pass for a finished run's model."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = str(tmp_path / "model.keras")
+    train_lib.save_model_file(model, path)
+    whole = open(path, "rb").read()
+    assert keras.models.load_model(path).get_weights()[0].shape == (2, 1)
+
+    def torn(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(keras.Model, "save", torn)
+    with pytest.raises(KeyboardInterrupt):
+        train_lib.save_model_file(model, path)
+    assert open(path, "rb").read() == whole and os.listdir(tmp_path) == ["model.keras"]

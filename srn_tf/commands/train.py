@@ -5,10 +5,12 @@
   srn-train --data=/data/GOPRO_Large          # the release's recipe on GoPro
   srn-train --data=tfds:gopro --model_type=lstm --distribute=mirrored
 
-A run resumes from the latest checkpoint in --workdir. Unset recipe flags take the recipe's value
-(--recipe): the release's (batch 16, 256² crops, lr 1e-4 → 0 with power 0.3 over 4,000 epochs)
-when --data is a download, the CPU recipe (identity init, 4 × 64², 1,000 steps, the model kept
-chosen on the embedded validation photos) on builtin data. The user guide: docs/training.md.
+A run resumes from the latest checkpoint in --workdir: run the same command again (the same data
+under any path will do: relative, a symlink, moved with its workdir; config.json records what the
+data is). Unset recipe flags take the recipe's value (--recipe): the release's (batch 16, 256²
+crops, lr 1e-4 → 0 with power 0.3 over 4,000 epochs) when --data is a download, the CPU recipe
+(identity init, 4 × 64², 1,000 steps, the model kept chosen on the embedded validation photos) on
+builtin data. The user guide: docs/training.md.
 """
 
 import dataclasses
@@ -17,7 +19,7 @@ import sys
 
 from absl import flags
 
-from srn_tf import cli, data, sources, train_lib
+from srn_tf import cli, multi_worker, sources, train_lib
 from srn_tf.init import INITS
 from srn_tf.model import TRAINABLE_TYPES
 
@@ -58,31 +60,36 @@ def define_flags():
                          "(default: on for the CPU recipe, off for the release's)")
     flags.DEFINE_enum("distribute", "none", list(train_lib.DISTRIBUTE),
                       "mirrored: all local GPUs; multi_worker: from TF_CONFIG")
+    flags.DEFINE_float("worker_timeout", 600.0, "multi_worker: seconds to wait for every task of "
+                       "TF_CONFIG before giving up, naming the missing ones")
     flags.DEFINE_string("init_from", None, "start from an original TF1 checkpoint or a .keras file")
     flags.DEFINE_integer("checkpoint_every", 1000, "steps between checkpoints")
     flags.DEFINE_integer("summary_every", 20, "steps between TensorBoard summaries")
-    flags.DEFINE_integer("eval_every", 1000, "steps between held-out PSNR/SSIM evaluations")
+    flags.DEFINE_integer("eval_every", 1000, "steps between PSNR/SSIM evaluations on the test split "
+                         "(on training pairs where the data has none)")
     flags.DEFINE_integer("validate_every", None, "steps between evaluations on the data's 'val' "
                          "split; the model kept is the step's with the highest validation PSNR (step 0 "
                          "included). 0: keep the last step's. Default: the recipe's")
-    flags.DEFINE_integer("eval_images", 6, "held-out images evaluated during training and at the end")
+    flags.DEFINE_integer("eval_images", 6, "test-split images (training pairs where the data has no "
+                         "test split) evaluated during training and at the end")
     flags.DEFINE_boolean("export_saved_model", True, "write a SavedModel at the end")
 
 
 def main(argv):
     del argv
-    logging.getLogger(train_lib.__name__).setLevel(logging.INFO)   # its progress; not the others'
+    for module in (train_lib, multi_worker):    # their progress; not the other modules'
+        logging.getLogger(module.__name__).setLevel(logging.INFO)
     names = [field.name for field in dataclasses.fields(train_lib.TrainConfig)]
     config = train_lib.TrainConfig(**{name: flags.FLAGS[name].value for name in names})
     result = train_lib.train_and_evaluate(config)
     if result.get("stopped_by"):
         sys.exit(f"stopped by {result['stopped_by']} at step {result['step']}; run the same "
                  "command to resume")
-    held_out = sources.has_splits(data.held_out_source(config.resolved().data))
+    label = train_lib.eval_label(result["held_out"])
     images = result["eval_images"]
     kept = (f"the model of step {result['selected_step']}" if "selected_step" in result
             else "the model")
-    print(f"{'held-out' if held_out else 'training-pair'} PSNR {result['psnr']:.2f} dB (blurry "
+    print(f"{label} PSNR {result['psnr']:.2f} dB (blurry "
           f"input {result['psnr_blurry']:.2f}), SSIM {result['ssim']:.4f} (blurry "
           f"{result['ssim_blurry']:.4f}) of {kept} on {images} image{'s' * (images != 1)}, "
           f"{result['step']} steps run")
@@ -90,7 +97,7 @@ def main(argv):
         chosen = result["validation"]
         print(f"kept the model of step {result['selected_step']}: validation PSNR "
               f"{chosen['psnr']:.2f} dB (blurry {chosen['psnr_blurry']:.2f}), the highest of the "
-              "run" + (f"; the last step's held-out PSNR was {result['psnr_last_step']:.2f} dB"
+              "run" + (f"; the last step's {label} PSNR was {result['psnr_last_step']:.2f} dB"
                        if "psnr_last_step" in result else ""))
     if "keras_path" in result:   # the chief's; other workers of a multi-worker run write none
         print(f"model: {result['keras_path']}" +
