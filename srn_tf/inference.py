@@ -307,7 +307,8 @@ def tile_restorer(model, dtype=np.uint8, precision="float32", jit_compile=False,
     functions = _compiled.setdefault(model, {})
     if (runtime, precision) not in functions:
         if "onnx" not in functions:
-            functions["onnx"] = runtimes.onnx_proto(finest_function(model)).SerializeToString()
+            functions["onnx"] = runtimes.cached_onnx(model, lambda: runtimes.onnx_proto(
+                finest_function(model)).SerializeToString())
         functions[runtime, precision] = runtimes.compile_onnx(functions["onnx"], runtime,
                                                               precision)
     finest = functions[runtime, precision]
