@@ -55,8 +55,8 @@ def tile_restorer(model, dtype=np.uint8, precision="float32", jit_compile=False,
         else:
             if "onnx" not in functions:
                 from srn_tf import tf_graph
-                functions["onnx"] = runtimes.onnx_proto(
-                    tf_graph.finest_function(model)).SerializeToString()
+                functions["onnx"] = runtimes.cached_onnx(model, lambda: runtimes.onnx_proto(
+                    tf_graph.finest_function(model)).SerializeToString())
             functions[key] = runtimes.compile_onnx(functions["onnx"], runtime, precision)
     finest = functions[key]
     scale = np.float32(np.iinfo(dtype).max)

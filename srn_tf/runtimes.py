@@ -16,13 +16,20 @@ with dynamic N, H, W (`srn_tf.inference.tile_restorer` caches it while the model
 tiling, the blend and the conversion to integers are the TensorFlow path's (`blend_tiles`), so
 memory stays bounded the same way; the results differ from TensorFlow's only by the runtimes'
 float rounding (a grey level on a few pixels in 100,000, tests/test_runtimes.py).
-The conversion is paid once per process and model: about 10 s and a peak of about 2 GiB more
-memory (tf2onnx; 2-core AMD EPYC, TensorFlow 2.21) before the first image.
-The packages (openvino, onnxruntime, tf2onnx) are imported only when such a runtime is used.
+The conversion costs about 10 s and a peak of about 2 GiB more memory (tf2onnx; 2-core AMD
+EPYC, TensorFlow 2.21), so it is paid once per weights: the ONNX model is kept on disk
+(`cached_onnx`, keyed by the weights' content and the versions of srn-tf, TensorFlow and tf2onnx),
+and OpenVINO keeps its compiled model there too (its own `CACHE_DIR`, keyed by OpenVINO's
+version and the precision). The packages (openvino, onnxruntime, tf2onnx) are imported only when
+such a runtime is used.
 """
 
 import gc
+import hashlib
+import importlib.metadata
 import importlib.util
+import os
+import tempfile
 
 from srn_tf.backend import BACKENDS, BackendError, current_backend, require_tensorflow_backend
 
@@ -66,6 +73,81 @@ def check_runtime(runtime, precision="float32", jit_compile=False):
                               "install -r requirements.txt)", name=package)
 
 
+CACHE_ENV = "SRN_TF_CACHE"   # where converted models are kept, if set
+CACHE_ENTRIES = 8            # converted models kept; the least recently used go first
+
+
+def cache_dir():
+    """Where srn-tf keeps converted models: `$SRN_TF_CACHE`, else `$XDG_CACHE_HOME/srn_tf`, by
+    default `~/.cache/srn_tf`."""
+    if os.environ.get(CACHE_ENV):
+        return os.environ[CACHE_ENV]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser(os.path.join("~", ".cache"))
+    return os.path.join(cache, "srn_tf")
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def weights_key(model, *parts):
+    """A hex digest of the model's weights (names, shapes, dtypes and values) and `parts`."""
+    digest = hashlib.sha256(repr(parts).encode())
+    for variable in model.weights:
+        value = variable.numpy()
+        digest.update(f"{variable.path}:{value.shape}:{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _prune(folder, keep):
+    entries = sorted((os.path.join(folder, n) for n in os.listdir(folder)
+                      if not n.startswith(".")), key=os.path.getmtime, reverse=True)
+    for path in entries[keep:]:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+def cached_onnx(model, convert):
+    """The serialized ONNX model of `model`: read from the cache, else `convert()` (→ bytes),
+    written to the cache atomically (a temporary file renamed into place, so a reader never sees
+    a partial file and concurrent processes agree) and returned.
+
+    The key is the weights' content (`weights_key`) with the versions of srn-tf, TensorFlow,
+    tf2onnx and the opset: other weights, or a new converter, make a new entry. A cache that
+    cannot be written (read-only home, full disk) only costs the conversion next time.
+    """
+    from srn_tf import __version__
+    key = weights_key(model, __version__, _version("tensorflow"), _version("tf2onnx"),
+                      ONNX_OPSET)
+    folder = os.path.join(cache_dir(), "onnx")
+    path = os.path.join(folder, f"{key}.onnx")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        os.utime(path)                      # recently used: kept by _prune
+        return data
+    except OSError:
+        pass
+    data = convert()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".onnx-", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        _prune(folder, CACHE_ENTRIES)
+    except OSError:
+        if "tmp" in locals() and os.path.exists(tmp):
+            os.remove(tmp)
+    return data
+
+
 def onnx_proto(function):
     """An onnx.ModelProto (opset 17) of a tf.function with an input_signature, by tf2onnx.
 
@@ -91,8 +173,16 @@ def compile_onnx(model_bytes, runtime, precision="float32"):
     if runtime == "openvino":
         import openvino
         core = openvino.Core()
+        blobs = os.path.join(cache_dir(), "openvino")
+        try:   # OpenVINO's own cache of compiled models, keyed by its version and the hint
+            os.makedirs(blobs, exist_ok=True)
+            core.set_property({"CACHE_DIR": blobs})
+        except OSError:
+            blobs = None
         compiled = core.compile_model(core.read_model(model_bytes, b""), "CPU", {
             "INFERENCE_PRECISION_HINT": _OPENVINO_PRECISION[precision]})
+        if blobs:
+            _prune(blobs, 2 * CACHE_ENTRIES)
         request, output = compiled.create_infer_request(), compiled.output(0)
         return lambda x: request.infer({0: x})[output]     # infer copies the output out
     import onnxruntime
