@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import srn_tf  # noqa: E402,F401  (TensorFlow without its start-up lines unless --verbose)
+from srn_tf.hardware import describe  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
@@ -58,17 +59,6 @@ def rate(dataset, items_per_element, seconds):
     return count * items_per_element / (time.perf_counter() - start)
 
 
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        info = f.read()
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                 if line.startswith("model name")), "unknown CPU")
-    flags_line = next((line for line in info.splitlines() if line.startswith("flags")), "")
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-           if f in flags_line.split()]
-    return f"{name} ({', '.join(isa) or 'no AVX2'})"
-
-
 def synthetic_generation(seconds):
     """Synthetic pairs alone: (pairs/s, CPU ms per pair) at the CPU recipe's batch of 4 × 64²."""
     ds = synthetic.make_train_dataset(crop_size=64, batch_size=4, seed=0)
@@ -105,7 +95,7 @@ def train_step_seconds(source, steps, recipe="cpu"):
 
 def main(argv):
     del argv
-    print(f"{cpu_name()}, {os.cpu_count()} cores, TF {tf.__version__}")
+    print(f"{describe()}, {os.cpu_count()} cores, TF {tf.__version__}")
     if FLAGS.pairs:
         png_pipeline()
     rate_, cpu_ms = synthetic_generation(FLAGS.seconds)

@@ -73,7 +73,7 @@ import srn_tf  # noqa: E402,F401  (the backend's framework without its start-up 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from machine import cpu_description  # noqa: E402
+from srn_tf.hardware import describe as cpu_description  # noqa: E402
 from srn_tf import cli  # noqa: E402
 from srn_tf.backend import lazy_tensorflow  # noqa: E402
 from timing import median_time  # noqa: E402  (benchmarks/timing.py)

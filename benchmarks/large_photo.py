@@ -19,7 +19,6 @@ machine (`srn_tf.image_io.max_pixels`).
 """
 
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from absl import app, flags  # noqa: E402
+
+from srn_tf.hardware import describe  # noqa: E402
 
 flags.DEFINE_integer("width", 12000, "photo width in pixels")
 flags.DEFINE_integer("height", 9000, "photo height in pixels")
@@ -45,14 +46,6 @@ def peak_rss_mib():
     """This process's peak resident memory, MiB (VmHWM)."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def make_photo(path, width, height, orientation, alpha):
@@ -111,7 +104,7 @@ def main(argv):
     if FLAGS.child:
         measure(FLAGS.child)
         return
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
+    print(f"CPU: {describe()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "photo.png" if FLAGS.alpha else "photo.jpg")
         make_photo(path, FLAGS.width, FLAGS.height, FLAGS.orientation, FLAGS.alpha)

@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from machine import cpu_description  # noqa: E402
+from srn_tf.hardware import describe as cpu_description  # noqa: E402
 from srn_tf import cli  # noqa: E402
 
 PHOTO = os.path.join(ROOT, "..", "shared", "data", "real_blur", "01.png")
