@@ -204,6 +204,46 @@ def clips(split="test", seed=0, count=CLIP_FRAMES, size=CLIP_SIZE):
     return [(name, *handheld_clip(load_photo(name), count, size, rng)) for name in PHOTOS[split]]
 
 
+CLIPS = "clips"   # the name of the held-out clips as a data source (`srn-evaluate --data=clips`)
+
+
+def clips_dir():
+    """Where the held-out clips are written: `clips/` beside the embedded dataset's folder."""
+    return os.path.join(os.path.dirname(default_dir()), "embedded_clips")
+
+
+def ensure_clips(directory=None, seed=0):
+    """`directory` (default `clips_dir()`) holding the held-out clips (`clips("test")`) in GoPro's
+    layout, `test/<photo>/{blur,sharp}/NNNNNN.png`, written first if missing or out of date."""
+    directory = directory or clips_dir()
+    tag = f"{VERSION} clips seed={seed} frames={CLIP_FRAMES} size={CLIP_SIZE}\n"
+    tag_path = os.path.join(directory, "VERSION")
+    if os.path.isfile(tag_path):
+        with open(tag_path) as fh:
+            if fh.read() == tag:
+                return directory
+    log.warning("writing the held-out clips to %s (once; a few seconds)", directory)
+    parent = os.path.dirname(os.path.abspath(directory))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".clips-", dir=parent)
+    os.chmod(tmp, ordinary_mode(folder=True))
+    try:
+        for name, sharp, blurry in clips("test", seed):
+            for key, frames in (("sharp", sharp), ("blur", blurry)):
+                os.makedirs(os.path.join(tmp, "test", name, key))
+                for k, frame in enumerate(frames):
+                    write_png(os.path.join(tmp, "test", name, key, f"{k:06d}.png"), frame)
+        with open(os.path.join(tmp, "VERSION"), "w") as fh:
+            fh.write(tag)
+        if os.path.isdir(directory):
+            shutil.rmtree(directory)
+        os.rename(tmp, directory)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+    return directory
+
+
 def materialise(directory=None, seed=0, frames_per_photo=None):
     """Writes the whole dataset to `directory` (default: `default_dir()`) atomically: built aside,
     then renamed in, replacing an earlier embedded dataset there.

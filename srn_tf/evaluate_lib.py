@@ -8,6 +8,13 @@ differ are refused before any work; unreadable images are named and skipped. Out
 `results.csv` (one row per image and model), `summary.json` (strict JSON: null where a figure is
 not defined), a per-image PSNR plot and, on request, the deblurred images (at their own bit depth)
 and one comparison strip per image.
+
+Where the data are video sequences (pair names `<sequence>/<frame>` in frame order: a GoPro root,
+TFDS GoPro, the held-out clips `--data=clips`), each model's flicker is measured per sequence too:
+the warping error of Lai et al. (`srn_tf.temporal.WarpingError`: the optical flow of the blurry
+input frames, occlusions masked), for the input, every model and the sharp frames. With
+`consistency` > 0 every model also gets a row for its results in the consistent mode
+(`srn_tf.temporal.ConsistentFilter`, restarted at each sequence).
 """
 
 import collections
@@ -29,6 +36,7 @@ from srn_tf.errors import DataError
 from srn_tf.image_io import ImageReadError, image_size, read_image, split_alpha, to_rgb8, write_png
 from srn_tf.inference import deblur
 from srn_tf.model import model_type_of
+from srn_tf.temporal import ConsistentFilter, WarpingError
 
 tf = lazy_tensorflow("evaluating a SavedModel")
 
@@ -202,8 +210,42 @@ def _examples(source, split, blur_key, tfds_data_dir):
     return len(pairs), read()
 
 
+def is_video_source(source):
+    """True for sources whose pairs are frames of videos in order: a GoPro root (not a folder
+    pair or data list), TFDS GoPro, the held-out clips; the embedded photos' blurs are not."""
+    return source not in (None, "embedded") and sources.has_splits(source)
+
+
+class _Sequences:
+    """The warping error of every row, per sequence, fed image by image in order."""
+
+    def __init__(self, labels):
+        self.labels = labels + ["sharp frames"]
+        self.per_sequence = {}        # sequence → [E_warp per label]
+        self._sequence, self._measure = None, None
+
+    def add(self, name, blur, outputs, sharp):
+        sequence = name.rsplit("/", 1)[0] if "/" in name else ""
+        if sequence != self._sequence:
+            self._finish()
+            self._sequence, self._measure = sequence, WarpingError()
+        self._measure.add(blur, *outputs, sharp)
+
+    def _finish(self):
+        if self._measure is not None and self._measure.pairs:
+            self.per_sequence[self._sequence] = self._measure.values
+
+    def means(self):
+        """{label: mean E_warp over the sequences}, {sequence: {label: E_warp}}."""
+        self._finish()
+        table = {s: dict(zip(self.labels, v)) for s, v in self.per_sequence.items()}
+        return ({label: float(np.mean([v[label] for v in table.values()])) for label in
+                 self.labels} if table else {}), table
+
+
 def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_dir="eval_out",
-             save_images=False, limit=None, tfds_data_dir=None):
+             save_images=False, limit=None, tfds_data_dir=None, consistency=0.0,
+             warping_error=None):
     """Runs every restorer on every pair of `source`; writes and returns the summary.
 
     Args:
@@ -212,14 +254,23 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
       output_dir: folder for results.csv, summary.json, psnr_per_image.png (+ images/, strips/).
       save_images: also write each model's results and a comparison strip per image.
       limit: evaluate only the first `limit` pairs.
+      consistency: > 0: each model's results also in the consistent mode of this strength, as a
+        row of its own ("<name> consistent").
+      warping_error: measure flicker per sequence; None: where the source is video
+        (`is_video_source`).
     Returns:
       The summary dict (`summarise`). Raises DataError before any work for pairs of different
       sizes; unreadable pairs are skipped and listed in summary["skipped"].
     """
     restorers = _unique_names([load_restorer(BLURRY)] +
                               [r for r in restorers if r.name != BLURRY])
+    steady = {r.name: ConsistentFilter(consistency) for r in restorers[1:]} if consistency else {}
+    labels = [r.name for r in restorers] + [f"{name} consistent" for name in steady]
+    if warping_error is None:
+        warping_error = is_video_source(source) or bool(steady)
+    sequences = _Sequences(labels) if warping_error else None
     os.makedirs(output_dir, exist_ok=True)
-    rows, skipped = [], []
+    rows, skipped, sequence = [], [], None
     count, examples = _examples(source, split, blur_key, tfds_data_dir)
     if limit is not None and count is not None:
         count = min(count, limit)
@@ -231,19 +282,32 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
             log.warning("skipped %s: unreadable (listed at the end)", name)
             skipped.append({"image": name, "error": blur})
             continue
-        panels = []
+        if steady and name.rsplit("/", 1)[0] != sequence:    # a new sequence starts afresh
+            sequence = name.rsplit("/", 1)[0]
+            for consistent in steady.values():
+                consistent.reset()
+        panels, outputs = [], {}
         for r in restorers:
             start = time.perf_counter()
             restored = r.restore(blur, kernel)
-            seconds = time.perf_counter() - start
-            row = {"image": name, "model": r.name, "psnr": metrics.psnr(sharp, restored),
-                   "ssim": metrics.ssim(sharp, restored), "seconds": seconds}
-            rows.append(row)
-            panels.append((r.name, restored, row["psnr"]))
-            if save_images and r.name != BLURRY:
-                path = os.path.join(output_dir, "images", r.name, name + ".png")
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                write_png(path, restored)
+            results = [(r.name, restored, time.perf_counter() - start)]
+            if r.name in steady:
+                start = time.perf_counter()
+                steadied = steady[r.name].filter(blur, restored)
+                results.append((f"{r.name} consistent", steadied,
+                                results[0][2] + time.perf_counter() - start))
+            for label, image, seconds in results:
+                row = {"image": name, "model": label, "psnr": metrics.psnr(sharp, image),
+                       "ssim": metrics.ssim(sharp, image), "seconds": seconds}
+                rows.append(row)
+                outputs[label] = image
+                panels.append((label, image, row["psnr"]))
+                if save_images and label != BLURRY:
+                    path = os.path.join(output_dir, "images", label, name + ".png")
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    write_png(path, image)
+        if sequences is not None:
+            sequences.add(name, blur, [outputs[label] for label in labels], sharp)
         if save_images:
             path = os.path.join(output_dir, "strips", name + ".png")
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -251,7 +315,10 @@ def evaluate(restorers, source=None, *, split="test", blur_key="blur", output_di
     if not published_applies(source, split, blur_key, len({row["image"] for row in rows}),
                              skipped):
         restorers = [dataclasses.replace(r, published=None) for r in restorers]
-    summary = summarise(rows, restorers, skipped)
+    restorers += [dataclasses.replace(r, name=f"{r.name} consistent", published=None,
+                                      source=f"{r.source}, consistent mode {consistency:g}")
+                  for r in restorers if r.name in steady]
+    summary = summarise(rows, restorers, skipped, sequences)
     _write_outputs(output_dir, rows, summary)
     return summary
 
@@ -265,12 +332,14 @@ def published_applies(source, split, blur_key, images, skipped):
             images == GOPRO_TEST_PAIRS)
 
 
-def summarise(rows, restorers, skipped):
+def summarise(rows, restorers, skipped, sequences=None):
     """Per-model means from the per-image rows, every one taken with `metrics.mean`.
 
     Per model: "psnr" (mean over every image; PSNR is capped at 100 dB, so none is left out),
     "psnr_images", "psnr_at_cap" (images at the cap), "ssim" (None when defined for none) over
-    "ssim_images" (SSIM is not defined below 11×11), "delta_psnr_vs_blurry", "seconds_per_image".
+    "ssim_images" (SSIM is not defined below 11×11), "delta_psnr_vs_blurry", "seconds_per_image",
+    and with `sequences` (`_Sequences`) "warping_error" (the mean over the sequences, None where
+    not measured); the summary then has "warping_error_per_sequence" (the sharp frames' too).
     """
     blurry = {row["image"]: row["psnr"] for row in rows if row["model"] == BLURRY}
     models = {}
@@ -286,7 +355,18 @@ def summarise(rows, restorers, skipped):
             "ssim": ssim, "ssim_images": ssim_images, "delta_psnr_vs_blurry": delta,
             "seconds_per_image": float(np.mean([row["seconds"] for row in mine])) if mine else 0.0,
             "published_gopro": list(r.published) if r.published else None}
-    return {"models": models, "skipped": skipped, "images_evaluated": len(blurry),
+    flicker, per_sequence = sequences.means() if sequences is not None else ({}, {})
+    for name, m in models.items():
+        m["warping_error"] = flicker.get(name)
+    extra = ({"warping_error_per_sequence": per_sequence,
+              "warping_error_sharp": flicker.get("sharp frames"),
+              "warping_error_definition": "Lai et al. 2018 (ECCV): mean squared difference of "
+                                          "each output frame and the previous one warped onto it "
+                                          "by the DIS optical flow of the blurry input frames, "
+                                          "occlusions masked by a forward-backward check; values "
+                                          "in [0, 1], means over pairs, then over sequences"}
+             if per_sequence else {})
+    return {"models": models, "skipped": skipped, "images_evaluated": len(blurry), **extra,
             "metrics": f"scikit-image on the images as stored (8- or 16-bit, grey or RGB, alpha "
                        f"not scored): PSNR (peak 255 or 65535 by bit depth, whole image, capped at "
                        f"{metrics.PSNR_CAP:g} dB); SSIM (Gaussian σ=1.5, K1 0.01, K2 0.03, "
@@ -295,15 +375,23 @@ def summarise(rows, restorers, skipped):
 
 
 def format_table(summary):
-    lines = [f"{'model':24s} {'PSNR':>7s} {'SSIM':>7s} {'ΔPSNR':>7s} {'s/image':>8s}  "
-             "release's published figure (GoPro test)"]
-    def number(value, spec):
-        return f"{'n/a':>7s}" if value is None else format(value, spec)
+    flicker = "warping_error_per_sequence" in summary
+    lines = [f"{'model':24s} {'PSNR':>7s} {'SSIM':>7s} {'ΔPSNR':>7s} {'s/image':>8s}"
+             + (f" {'E_warp×1e3':>10s}" if flicker else "")
+             + "  release's published figure (GoPro test)"]
+
+    def number(value, spec, width=7):
+        return f"{'n/a':>{width}s}" if value is None else format(value, spec)
     for name, m in summary["models"].items():
         published = ("%.2f / %.4f" % tuple(m["published_gopro"])) if m["published_gopro"] else ""
+        e_warp = m["warping_error"] * 1e3 if m.get("warping_error") is not None else None
         lines.append(f"{name[:24]:24s} {number(m['psnr'], '7.2f')} {number(m['ssim'], '7.4f')} "
                      f"{number(m['delta_psnr_vs_blurry'], '+7.2f')} "
-                     f"{m['seconds_per_image']:8.3f}  {published}")
+                     f"{m['seconds_per_image']:8.3f}"
+                     + (f" {number(e_warp, '10.3f', 10)}" if flicker else "") + f"  {published}")
+    if flicker:
+        lines.append(f"{'sharp frames':24s} {'':7s} {'':7s} {'':7s} {'':8s} "
+                     f"{summary['warping_error_sharp'] * 1e3:10.3f}")
     count = summary["images_evaluated"]
     notes = [f"{count} image{'s' * (count != 1)} in every PSNR mean"]
     capped = {n: m["psnr_at_cap"] for n, m in summary["models"].items() if m["psnr_at_cap"]}
@@ -316,6 +404,9 @@ def format_table(summary):
                      f"below {metrics.SSIM_WINDOW}×{metrics.SSIM_WINDOW})")
     if summary["skipped"]:
         notes.append(f"{len(summary['skipped'])} skipped (unreadable)")
+    if flicker:
+        notes.append(f"E_warp: Lai et al.'s warping error (flicker, lower is steadier), mean over "
+                     f"{len(summary['warping_error_per_sequence'])} sequence(s)")
     lines.append("; ".join(notes))
     lines += [f"{name}: {m['source']}" for name, m in summary["models"].items()
               if m["source"].startswith("non-blind")]

@@ -5,6 +5,8 @@ Sources (`resolve_pairs`):
   * a data list in the release's format, one `sharp_path blur_path` pair a line, relative to a root;
   * a folder pair, `<root>/blur/*` and `<root>/sharp/*` matched by file name;
   * `"embedded"` (or None): the embedded real-photo dataset, materialised in GoPro layout on first use;
+  * `"clips"`: the held-out hand-held clips (`srn_tf.embedded.clips`, test split only: video
+    sequences with sharp truth, for the warping error);
   * `"tfds:gopro"`: the TFDS builder of `srn_tf.gopro_tfds` (read by `srn_tf.data`'s pipelines).
 
 Structural problems are reported before any image is decoded, in one `DataError` that lists the
@@ -129,6 +131,11 @@ def resolve_pairs(source=None, split="train", blur_key="blur"):
     """
     if source in (None, "embedded"):
         return gopro_pairs(embedded.ensure_materialised(), split, blur_key)
+    if source == embedded.CLIPS:
+        if split != "test" or blur_key != "blur":
+            raise DataError(f"--data={embedded.CLIPS}: the held-out clips have a test split of "
+                            "'blur' frames only")
+        return gopro_pairs(embedded.ensure_clips(), split, blur_key)
     source = os.fspath(source)
     if os.path.isfile(source):
         pairs = data_list_pairs(source)
@@ -152,7 +159,7 @@ def has_splits(source):
     """False for a folder pair or a data list: one set of pairs, whatever split is asked (so
     neither a test nor a validation split of their own); True for a GoPro root, the embedded data
     and TFDS."""
-    if source in (None, "embedded") or is_tfds(source):
+    if source in (None, "embedded", embedded.CLIPS) or is_tfds(source):
         return True
     source = os.fspath(source)
     return not (os.path.isfile(source) or (os.path.isdir(os.path.join(source, "blur")) and

@@ -268,3 +268,41 @@ def test_eight_bit_rgb_restorers_take_grey_and_16_bit_pairs():
     np.testing.assert_array_equal(seen[0], np.repeat(np.array([[[0], [3], [255]]], np.uint8), 3, 2))
     assert out.dtype == np.uint16 and out.shape == (1, 3, 1)
     np.testing.assert_array_equal(out[:, :, 0], [[0, 3 * 257, 65535]])
+
+
+def test_video_sequences_get_their_flicker_measured_and_the_consistent_mode_a_row(tmp_path):
+    """Issue 23: on video data (a GoPro-layout root of two 5-frame clips of a panned photo,
+    every frame with its own noise) the table and summary.json give each row's warping error per
+    sequence and on average, the input's and the sharp frames' too; --consistency adds the
+    consistent mode's row, steadier than the input's. The model stands aside (the identity)."""
+    import skimage.data
+    from PIL import Image
+    from srn_tf import evaluate_lib
+    photo, rng = skimage.data.astronaut(), np.random.default_rng(0)
+    for clip in ("A", "B"):
+        for key in ("blur", "sharp"):
+            os.makedirs(tmp_path / "video" / "test" / clip / key)
+        for t in range(5):
+            sharp = np.ascontiguousarray(photo[150:214, 100 + 3 * t:196 + 3 * t])
+            noisy = np.clip(sharp + rng.normal(0, 5, sharp.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(sharp).save(tmp_path / "video" / "test" / clip / "sharp" / f"{t}.png")
+            Image.fromarray(noisy).save(tmp_path / "video" / "test" / clip / "blur" / f"{t}.png")
+    identity = evaluate_lib.Restorer("identity", lambda image, kernel: image)
+    summary = evaluate_lib.evaluate([identity], str(tmp_path / "video"), consistency=0.5,
+                                    output_dir=str(tmp_path / "out"))
+    models = summary["models"]
+    assert list(models) == ["blurry", "identity", "identity consistent"]
+    assert models["identity"]["warping_error"] == models["blurry"]["warping_error"] > 0
+    assert models["identity consistent"]["warping_error"] < 0.6 * models["blurry"]["warping_error"]
+    assert models["identity consistent"]["psnr"] > models["blurry"]["psnr"]   # noise averaged
+    per_sequence = summary["warping_error_per_sequence"]
+    assert sorted(per_sequence) == ["A", "B"] and summary["warping_error_sharp"] < (
+        models["blurry"]["warping_error"])
+    assert models["blurry"]["warping_error"] == pytest.approx(np.mean(
+        [per_sequence[s]["blurry"] for s in "AB"]))
+    table = evaluate_lib.format_table(summary)
+    assert "E_warp×1e3" in table and "identity consistent" in table and "sharp frames" in table
+    with open(tmp_path / "out" / "summary.json") as f:
+        assert json.load(f)["warping_error_per_sequence"]["A"]["identity consistent"] > 0
+    # the embedded photos' blurs are not a video: no flicker column unless asked for
+    assert not evaluate_lib.is_video_source(None) and evaluate_lib.is_video_source("clips")

@@ -22,8 +22,8 @@ def define_flags():
                       ".keras files, SavedModels, blurry, wiener, richardson_lucy")
     flags.DEFINE_string("psf", None, ".npy blur kernel for wiener / richardson_lucy where the data "
                         "records none (default: an assumed Gaussian)")
-    flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro; default: the "
-                        "embedded dataset's test split")
+    flags.DEFINE_string("data", None, "GoPro root, data list, folder pair, tfds:gopro, clips (the "
+                        "held-out video clips); default: the embedded dataset's test split")
     flags.DEFINE_string("split", "test", "split of a GoPro root / TFDS dataset")
     flags.DEFINE_enum("blur_key", "blur", list(sources.BLUR_KEYS), "GoPro blur folder")
     flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "type of TF1 checkpoints, if not detected")
@@ -31,8 +31,11 @@ def define_flags():
     flags.DEFINE_boolean("save_images", False, "write deblurred images and comparison strips")
     flags.DEFINE_integer("limit", None, "evaluate only the first N pairs")
     flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --data=tfds:gopro")
+    flags.DEFINE_float("consistency", 0.0, "video sequences: also score every model in the "
+                       "consistent mode of this strength (0 = off; docs/video.md)")
+    flags.DEFINE_boolean("warping_error", None, "measure flicker (Lai et al.'s warping error) per "
+                         "sequence; default: where the data are videos (GoPro, tfds:gopro, clips)")
     cli_flags.define_inference_flags()
-    flags.adopt_module_key_flags(cli_flags)   # --helpshort lists --tile, --precision...
 
 
 def main(argv):
@@ -44,7 +47,8 @@ def main(argv):
     summary = evaluate_lib.evaluate(
         restorers, FLAGS.data, split=FLAGS.split, blur_key=FLAGS.blur_key,
         output_dir=FLAGS.output_dir, save_images=FLAGS.save_images, limit=FLAGS.limit,
-        tfds_data_dir=FLAGS.tfds_data_dir)
+        tfds_data_dir=FLAGS.tfds_data_dir, consistency=FLAGS.consistency,
+        warping_error=FLAGS.warping_error)
     print(evaluate_lib.format_table(summary))
     print(f"per image: {FLAGS.output_dir}/results.csv; summary: {FLAGS.output_dir}/summary.json")
     if FLAGS.save_images:   # only the folders written (none of images/ when only blurry ran)
