@@ -48,6 +48,7 @@ def _rows(model, recurrent, strengths, clips):
         carried["state carried (--temporal_state)"] = TemporalDeblurrer(model)
     if recurrent is not None:
         carried["state carried, trained on clips"] = TemporalDeblurrer(recurrent)
+        rows["clip-trained weights, frame by frame"] = []
     rows.update({label: [] for label in carried})
     for name, sharp, blurry in clips:
         per_frame = [srn_tf.deblur(model, frame) for frame in blurry]
@@ -60,6 +61,9 @@ def _rows(model, recurrent, strengths, clips):
         for label, temporal in carried.items():
             temporal.reset()
             rows[label].append([temporal(frame) for frame in blurry])
+        if recurrent is not None:
+            rows["clip-trained weights, frame by frame"].append(
+                [srn_tf.deblur(recurrent, frame) for frame in blurry])
         print(f"{name}: {len(blurry)} frames deblurred", flush=True)
     return rows
 
