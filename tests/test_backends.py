@@ -76,7 +76,7 @@ def backend_inputs(tmp_path_factory):
         reference[model_type] = tf1_reference.levels(prefix, model_type, images)
         keras_file = str(folder / f"release_{model_type}.keras")
         if model_type == "lstm":     # written by the convert command, as a user would
-            result = run_script("-m", "srn_tf.convert", f"--tf1_checkpoint={tf1_folder}",
+            result = run_script("-m", "srn_tf.commands.convert", f"--tf1_checkpoint={tf1_folder}",
                                 f"--output={keras_file}")
             assert result.returncode == 0, result.stderr
         else:
@@ -270,7 +270,7 @@ def test_identity_init_returns_its_input(results, backend_inputs):
 def test_tf1_checkpoint_without_tensorflow_says_so(jax_results):
     _, facts, _ = jax_results
     message = facts["tf1_without_tensorflow"]
-    assert "needs TensorFlow" in message and "srn_tf.convert" in message
+    assert "needs TensorFlow" in message and "srn-convert" in message
     assert "\n" not in message
 
 
@@ -293,7 +293,7 @@ def test_deblur_command_on_jax(tmp_path, backend_inputs, tensorflow_deblurred):
 
 def test_tensorflow_only_features_say_so_in_one_line(tmp_path, backend_inputs):
     spec = backend_inputs[1]
-    result = run_command("-m", "srn_tf.export", "--backend=torch",
+    result = run_command("-m", "srn_tf.commands.export", "--backend=torch",
                         f"--weights={spec['release']['color']['keras']}",
                         f"--output={tmp_path / 'exported'}")
     assert result.returncode == 1 and result.stdout == ""
