@@ -403,7 +403,7 @@ def decode_rgb8(data, name="image"):
     """The bytes of a still image file → uint8 H×W×3 (`decode`, then `to_rgb8`).
 
     The pixels training's tf.data pipelines give (`srn_tf.preprocess.file_decoder`: this function
-    through tf.numpy_function, or TensorFlow's PNG decoder for the files `tf_png_depth` finds it
+    through tf.numpy_function, or TensorFlow's PNG decoder for the files `tf_decoder` finds it
     gives them for); ImageReadError as `decode`, and for an animated file.
     """
     decoded = decode(bytes(data), name)
@@ -426,24 +426,32 @@ def image_size(path):
         return None
 
 
-def tf_png_depth(path):
-    """8 or 16: the dtype's bits with which TensorFlow's PNG decoder (`tf.io.decode_png`,
-    channels=3) gives `decode_rgb8`'s pixels of the file at `path` (16-bit values then reduced as
-    `to_rgb8` does); None when only `decode_rgb8` itself will do. Reads the header only.
+def tf_decoder(path):
+    """Which of TensorFlow's decoders gives `decode_rgb8`'s pixels of the file at `path`: "png8"
+    or "png16" (`tf.io.decode_png`, channels=3, with that dtype; 16-bit values then reduced as
+    `to_rgb8` does), "jpeg" (`tf.io.decode_jpeg`, channels=3, dct_method="INTEGER_ACCURATE"), or
+    None when only `decode_rgb8` itself will do. Reads the header only.
 
-    8 or 16 for a still PNG (no APNG frames) whose EXIF orientation, if any, is 1: for those
-    libpng and Pillow agree on every colour type and bit depth (grey repeated, palettes expanded,
-    alpha and tRNS dropped, 1/2/4-bit grey scaled to 8 bits: tests/test_data.py checks each), and
-    an ICC profile does not change `decode_rgb8`'s pixels. None for other formats, animated or
-    turned PNGs, and files whose header Pillow cannot read (decode_rgb8 then names the fault).
+    "png8"/"png16" for a still PNG (no APNG frames): libpng and Pillow agree on every colour
+    type and bit depth (grey repeated, palettes expanded, alpha and tRNS dropped, 1/2/4-bit grey
+    scaled to 8 bits). "jpeg" for an RGB or grey JPEG: both are libjpeg-turbo, and with the
+    accurate integer DCT (Pillow's; TensorFlow's default differs by up to 40 grey levels) and
+    fancy upsampling they agree on every value, baseline or progressive, any chroma
+    subsampling (tests/test_data.py checks each). An ICC profile does not change
+    `decode_rgb8`'s pixels. None for files whose EXIF orientation is not 1 (turned), CMYK/YCCK
+    JPEGs, other formats, animated PNGs, and files whose header Pillow cannot read (decode_rgb8
+    then names the fault).
     """
     try:
         with Image.open(path) as image:
-            if (image.format != "PNG" or getattr(image, "n_frames", 1) != 1
-                    or _orientation(image) != 1):
+            if getattr(image, "n_frames", 1) != 1 or _orientation(image) != 1:
+                return None
+            if image.format == "JPEG":
+                return "jpeg" if image.mode in ("RGB", "L") else None
+            if image.format != "PNG":
                 return None
             image.fp.seek(24)                 # IHDR's bit depth (see _deep_colour)
-            return 16 if image.fp.read(1) == b"\x10" else 8
+            return "png16" if image.fp.read(1) == b"\x10" else "png8"
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError,
             Image.DecompressionBombError):
         return None

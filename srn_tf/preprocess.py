@@ -2,9 +2,9 @@
 
 Each works eagerly and inside tf.data (tested both ways). Every image decodes to
 `srn_tf.image_io.decode_rgb8`'s pixels (the one decoder of every command, reduced to 8-bit RGB):
-`file_decoder` takes TensorFlow's own PNG decoder for the files where that gives the same pixels
-(decided per file from its header), and `decode_file` (Pillow, through tf.numpy_function) for the
-rest.
+`file_decoder` takes TensorFlow's own PNG and JPEG decoders for the files where they give the same
+pixels (decided per file from its header: still PNGs, RGB and grey JPEGs, not turned by EXIF),
+and `decode_file` (Pillow, through tf.numpy_function) for the rest.
 """
 
 import atexit
@@ -15,11 +15,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from srn_tf.backend import lazy_tensorflow
-from srn_tf.image_io import decode_rgb8, tf_png_depth
+from srn_tf.image_io import decode_rgb8, tf_decoder
 
 tf = lazy_tensorflow("reading pairs through tf.data (training data, TFDS, --data=tfds:…)")
 
-PILLOW, PNG8, PNG16 = 0, 1, 2     # the decoders of `file_decoder`, as `decoder_of` names them
+PILLOW, PNG8, PNG16, JPEG = 0, 1, 2, 3   # the decoders of `file_decoder`, as `decoder_of` names them
 
 
 class _PythonDecodes:
@@ -99,34 +99,41 @@ def _decode_png(path, dtype):
     return image
 
 
+def _decode_jpeg(path):
+    """TensorFlow's JPEG decoder → uint8 [H, W, 3], with Pillow's accurate integer DCT."""
+    return tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_ACCURATE")
+
+
 _DECODERS = {PILLOW: decode_file, PNG8: functools.partial(_decode_png, dtype=tf.uint8),
-             PNG16: functools.partial(_decode_png, dtype=tf.uint16)}
+             PNG16: functools.partial(_decode_png, dtype=tf.uint16), JPEG: _decode_jpeg}
 
 
 def decoder_of(path):
     """Which decoder gives `decode_rgb8`'s pixels of the file at `path` fastest, from its header:
-    PNG8 or PNG16 (TensorFlow's PNG decoder: no Python, in parallel) for a still PNG without EXIF
-    orientation (`srn_tf.image_io.tf_png_depth`), else PILLOW (`decode_file`)."""
-    return {8: PNG8, 16: PNG16}.get(tf_png_depth(path), PILLOW)
+    PNG8, PNG16 or JPEG (TensorFlow's decoders: no Python, in parallel) for the still PNGs and
+    RGB/grey JPEGs `srn_tf.image_io.tf_decoder` names, else PILLOW (`decode_file`)."""
+    return {"png8": PNG8, "png16": PNG16, "jpeg": JPEG}.get(tf_decoder(path), PILLOW)
 
 
 def file_decoder(paths):
     """A graph function k → uint8 [H, W, 3], the file `paths[k]` decoded to `decode_rgb8`'s pixels.
 
     paths: list of str. Each file's decoder (`decoder_of`) is chosen now, from the headers; only
-    the decoders some file needs are in the graph, so a pipeline of plain PNGs never calls Python.
+    the decoders some file needs are in the graph, so a pipeline of plain PNGs and JPEGs never
+    calls Python.
     """
     with ThreadPoolExecutor(min(8, 2 * (os.cpu_count() or 1))) as pool:
         kinds = list(pool.map(decoder_of, paths))
-    paths, used = tf.constant(paths), sorted(set(kinds))
-    kinds = tf.constant(kinds, tf.int32)
+    used = sorted(set(kinds))
+    # each file's branch: its decoder's place among those used (switch_case's keys are 0…n−1)
+    paths, branches = tf.constant(paths), tf.constant([used.index(k) for k in kinds], tf.int32)
 
     def decode(k):
         path = tf.gather(paths, k)
         if len(used) == 1:
             return _DECODERS[used[0]](path)
-        return tf.switch_case(tf.gather(kinds, k),
-                              {kind: functools.partial(_DECODERS[kind], path) for kind in used})
+        return tf.switch_case(tf.gather(branches, k),
+                              [functools.partial(_DECODERS[kind], path) for kind in used])
     return decode
 
 

@@ -305,7 +305,8 @@ def raw_png(path, values, depth, colour_type, interlaced=False):
 
 def files_of_every_kind(folder):
     """{file name: the decoder `preprocess.decoder_of` must choose} for still images of every
-    kind: plain PNGs for TensorFlow's decoder, and what only Pillow decodes as a viewer shows."""
+    kind: plain PNGs and JPEGs for TensorFlow's decoders, and what only Pillow decodes as a viewer
+    shows."""
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (19, 23, 3), dtype=np.uint8)
     kinds = {}
@@ -339,9 +340,17 @@ def files_of_every_kind(folder):
     exif = Image.Exif()
     exif[0x0112] = 6                                    # turned: a viewer shows it 23×19
     pil("turned.png", Image.fromarray(rgb), preprocess.PILLOW, exif=exif.tobytes())
-    pil("photo.jpg", Image.fromarray(rgb), preprocess.PILLOW, quality=90)
+    # JPEGs: TensorFlow's decoder with the accurate integer DCT gives Pillow's values for RGB and
+    # grey, baseline and progressive, every chroma subsampling and quality (its default DCT is off
+    # by up to 40 grey levels at quality 100)
+    pil("photo.jpg", Image.fromarray(rgb), preprocess.JPEG, quality=90)
+    pil("best.jpg", Image.fromarray(rgb), preprocess.JPEG, quality=100, subsampling=0)
+    pil("progressive.jpg", Image.fromarray(rgb), preprocess.JPEG, quality=75, progressive=True,
+        subsampling=1)
+    pil("grey.jpg", Image.fromarray(rgb[:, :, 0]), preprocess.JPEG, quality=85)
+    pil("jpeg_named.png", Image.fromarray(rgb), preprocess.JPEG, format="JPEG")
+    pil("turned.jpg", Image.fromarray(rgb), preprocess.PILLOW, exif=exif.tobytes())
     pil("cmyk.jpg", Image.fromarray(rgb).convert("CMYK"), preprocess.PILLOW)
-    pil("jpeg_named.png", Image.fromarray(rgb), preprocess.PILLOW, format="JPEG")
     pil("bitmap.bmp", Image.fromarray(rgb), preprocess.PILLOW)
     pil("deep.tif", Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257), preprocess.PILLOW)
     pil("lossless.webp", Image.fromarray(rgb), preprocess.PILLOW, lossless=True)
@@ -367,9 +376,9 @@ def test_the_pipeline_decodes_every_file_as_image_io_does(tmp_path):
     assert preprocess.decoder_of(str(tmp_path / "moving.png")) == preprocess.PILLOW
 
 
-def test_a_pipeline_of_plain_pngs_runs_no_python(tmp_path):
-    """NC2: plain PNGs never wait for the interpreter (neither for speed nor at exit); a source
-    with one JPEG has a Python decode in its graph, for that file only."""
+def test_a_pipeline_of_plain_pngs_and_jpegs_runs_no_python(tmp_path):
+    """NC2: plain PNGs and JPEGs never wait for the interpreter (neither for speed nor at exit);
+    a source with one BMP has a Python decode in its graph, for that file only."""
     def python_calls(source):
         ds = data.make_train_dataset(source, crop_size=16, batch_size=2, seed=0)
         return b"PyFunc" in ds._as_serialized_graph().numpy()
@@ -379,6 +388,8 @@ def test_a_pipeline_of_plain_pngs_runs_no_python(tmp_path):
     Image.open(sharp / "000001.png").save(sharp / "000001.jpg", quality=95)
     os.remove(sharp / "000001.png")
     os.rename(sharp / "000001.jpg", sharp / "000001.png")     # a JPEG named .png
+    assert not python_calls(root)
+    Image.open(sharp / "000001.png").save(sharp / "000001.png", format="BMP")   # a BMP named .png
     assert python_calls(root)
 
 
@@ -422,11 +433,13 @@ def write_hd_pairs(root, ext, count=3):
 def test_scripts_using_the_pipeline_end_promptly(tmp_path):
     """NC2: a script that took three batches and ended waited forever in the iterator's
     destructor, a Pillow decode in flight needing the interpreter. Now it ends when its last line
-    has run, with plain PNGs (TensorFlow's decoder) and with JPEGs (Pillow's, drained at exit),
-    iterators abandoned mid-stream included; Ctrl-C ends an endless loop over a pipeline."""
+    has run, with plain PNGs (TensorFlow's decoder) and with BMPs (Pillow's, drained at exit),
+    iterators abandoned mid-stream included; Ctrl-C ends an endless loop over a pipeline of JPEGs
+    (TensorFlow's decoder)."""
     pngs, jpegs = write_hd_pairs(tmp_path / "png", "png"), write_hd_pairs(tmp_path / "jpg", "jpg")
+    bmps = write_hd_pairs(tmp_path / "bmp", "bmp")
     env = dict(os.environ, PYTHONPATH=ROOT)
-    take = subprocess.Popen([sys.executable, "-c", TAKE_THREE, pngs, jpegs], env=env,
+    take = subprocess.Popen([sys.executable, "-c", TAKE_THREE, pngs, bmps], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     endless = subprocess.Popen([sys.executable, "-c", ENDLESS, jpegs], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
