@@ -1,9 +1,11 @@
-"""The release's training recipe as a custom TF2 loop: the logic behind `train.py`.
+"""The release's training recipe as a custom loop: the logic behind `train.py`.
 
 `train_and_evaluate(config)` builds the data pipeline, the model and Adam with the release's
 polynomial learning-rate decay, resumes from the latest checkpoint in `config.workdir` if there is
-one, runs `tf.function` train steps (under a tf.distribute strategy), writes checkpoints,
-TensorBoard summaries and held-out PSNR/SSIM, and finally the model as `.keras` and SavedModel.
+one, runs train steps (on TensorFlow `tf.function` steps under a tf.distribute strategy; on JAX and
+PyTorch `srn_tf.train_step.BackendStep`), writes checkpoints, TensorBoard summaries and held-out
+PSNR/SSIM, keeps the step validation chooses (`validation_verdict`), and finally writes the model
+as `.keras` (and on TensorFlow a SavedModel).
 """
 
 import contextlib

@@ -145,7 +145,8 @@ class ArrayCheckpoints:
 
     `variables`: the Keras variables saved (the model's weights, and for a training state the
     optimizer's variables: Adam's m and v and its step count), in a fixed order; each is stored
-    under "<index>:<its path>", so that a file of another model or optimizer is refused.
+    under its index (not its path: Keras numbers the names of a second optimizer or model built
+    in one process), and a file with another count or shapes of variables is refused.
     `<folder>/ckpt-<number>.npz`, written to a temporary file and renamed (a stop while writing
     leaves the earlier ones whole); the `max_to_keep` highest numbers are kept.
     """
@@ -173,7 +174,7 @@ class ArrayCheckpoints:
         return found[max(found)] if found else None
 
     def _keys(self):
-        return [f"{i}:{v.path}" for i, v in enumerate(self.variables)]
+        return [f"v{i}" for i in range(len(self.variables))]
 
     def save(self, checkpoint_number):
         """Writes every variable's value as checkpoint `checkpoint_number`; returns its path."""
@@ -202,9 +203,10 @@ class ArrayCheckpoints:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path} cannot be read ({e})") from e
         if sorted(arrays) != sorted(self._keys()):
-            raise ValueError(f"{path} holds other variables than this model's and optimizer's")
+            raise ValueError(f"{path} holds {len(arrays)} variables, not the "
+                             f"{len(self.variables)} of this model and optimizer")
         for key, variable in zip(self._keys(), self.variables):
             if tuple(arrays[key].shape) != tuple(variable.shape):
-                raise ValueError(f"{path}: {key} has shape {arrays[key].shape}, not "
-                                 f"{tuple(variable.shape)}")
+                raise ValueError(f"{path}: variable {key[1:]} ({variable.path}) has shape "
+                                 f"{arrays[key].shape}, not {tuple(variable.shape)}")
             variable.assign(arrays[key])

@@ -173,6 +173,35 @@ def test_a_step_is_kept_only_when_better_than_the_input_on_both_measures():
     assert not train_lib.validation_verdict(figures(30.0, 0.7), good)[0]
 
 
+def test_array_checkpoints_keep_the_latest_and_refuse_what_is_not_theirs(tmp_path):
+    """The .npz state of the JAX and PyTorch loops (srn_tf.train_step.ArrayCheckpoints; Keras
+    variables on any backend, so tested here on TensorFlow's)."""
+    from srn_tf.train_step import ArrayCheckpoints
+    variables = [keras.Variable(np.full((2, 3), 1.0, np.float32), name="a"),
+                 keras.Variable(np.int64(0), name="step")]
+    store = ArrayCheckpoints(variables, str(tmp_path / "w"), max_to_keep=2)
+    assert store.latest_checkpoint is None
+    for step in (1, 2, 3):
+        variables[0].assign(np.full((2, 3), float(step), np.float32))
+        variables[1].assign(step)
+        store.save(step)
+    assert sorted(os.listdir(tmp_path / "w")) == ["ckpt-2.npz", "ckpt-3.npz"]
+    assert store.latest_checkpoint.endswith("ckpt-3.npz")
+    store.restore(str(tmp_path / "w" / "ckpt-2.npz"))
+    assert float(variables[0][0, 0]) == 2.0 and int(variables[1]) == 2
+    other = ArrayCheckpoints(variables[:1], str(tmp_path / "w"))
+    with pytest.raises(ValueError, match="holds 2 variables, not the 1 of"):
+        other.restore(store.latest_checkpoint)
+    reshaped = ArrayCheckpoints([keras.Variable(np.zeros(6, np.float32)), variables[1]],
+                                str(tmp_path / "w"))
+    with pytest.raises(ValueError, match=r"has shape \(2, 3\), not \(6,\)"):
+        reshaped.restore(store.latest_checkpoint)
+    data = (tmp_path / "w" / "ckpt-3.npz").read_bytes()
+    (tmp_path / "w" / "ckpt-3.npz").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match="cannot be read"):
+        store.restore(store.latest_checkpoint)
+
+
 def test_lstm_clipping_of_loss_scaled_gradients_is_that_of_the_unscaled_ones():
     rng = np.random.default_rng(0)
     grads = [tf.constant(rng.normal(size=shape), tf.float32) for shape in ((3, 3), (4,), (5,))]
