@@ -25,7 +25,7 @@ release recipe, then a resumable training run on the project's own photos.
    step, the time.
 
 Resuming across calls: each call writes under --out the run's state (weights, Adam's slots and
-step, the kept weights, the validation history), split into `state.partN` files of at most 15 MiB
+step, the kept weights, the validation history), split into `state.partN` files of at most 15.5 MiB (7 for the color model)
 (a device call gives back at most 8 files of 16 MiB), and `report.json`; give those files' folder
 to the next call as --resume (copied into the checkout, e.g. `.gpu_run/`, and carried there).
 
@@ -45,7 +45,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT]
 
-PART_BYTES = 15 * 2 ** 20       # a state part: under the device tool's 16 MiB a file
+PART_BYTES = 31 * 2 ** 19       # 15.5 MiB a state part: the device tool gives back 8 files of 16 MiB
 
 
 def parse_args(argv=None):
@@ -59,7 +59,8 @@ def parse_args(argv=None):
     parser.add_argument("--speed_steps", type=int, default=20)
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--learning_rate", type=float, default=2e-4)
-    parser.add_argument("--train_steps", type=int, default=20000)
+    parser.add_argument("--train_steps", type=int, default=None,
+                        help="the schedule's length (default 20,000; --smoke: 4)")
     parser.add_argument("--validate_every", type=int, default=500)
     parser.add_argument("--minutes", type=float, default=8.0, help="training time of this call")
     parser.add_argument("--seed", type=int, default=0)
@@ -68,7 +69,8 @@ def parse_args(argv=None):
         parser.error("give --out (or set $OUT)")
     if args.smoke:
         args.batch_size, args.speed_crop, args.speed_steps, args.crop = 2, 32, 2, 32
-        args.train_steps, args.validate_every = min(args.train_steps, 4), 2
+        args.validate_every = 2
+    args.train_steps = args.train_steps or (4 if args.smoke else 20000)
     return args
 
 
