@@ -4,6 +4,7 @@
   srn-train --recipe=cpu_long                 # longer, part synthetic; resumable
   srn-train --data=/data/GOPRO_Large          # the release's recipe on GoPro
   srn-train --data=tfds:gopro --model_type=lstm --distribute=mirrored
+  srn-train --backend=jax --data=/data/GOPRO_Large   # the same loop on JAX (or torch)
 
 A run resumes from the latest checkpoint in --workdir: run the same command again (the same data
 under any path will do: relative, a symlink, moved with its workdir; config.json records what the
