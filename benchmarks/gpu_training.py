@@ -10,7 +10,9 @@ release recipe, then a resumable training run on the project's own photos.
    polynomial decay) on the color model, batch --batch_size (16) × --speed_crop² (256²), Xavier
    init, in float32 and in mixed_bfloat16, on random batches (the time does not depend on the
    content): steps/s and examples/s over --speed_steps steps after two warm-up steps (the first
-   compiles on JAX), each step synchronised by its loss coming back to numpy.
+   compiles on JAX), each step synchronised by its loss coming back to numpy. "float32" is each
+   framework's default arithmetic for float32 convolutions (TF32 on Ampere and Hopper GPUs in
+   JAX and PyTorch, as in TensorFlow), not the `highest` precision of the parity checks.
 2. Training: the color model from identity initialisation (`--init=identity`: step 0 is the
    input), mixed_bfloat16, batch --batch_size of --crop² crops (128²), Adam on the release's decay
    from --learning_rate (2e-4, the CPU recipes') to 0 over --train_steps; pairs: random crops of
