@@ -388,7 +388,7 @@ def test_training_resumes_as_an_uninterrupted_run(backend, tensorflow_run, tmp_p
 def test_tf1_checkpoint_without_tensorflow_says_so(jax_results):
     _, facts, _ = jax_results
     message = facts["tf1_without_tensorflow"]
-    assert "needs TensorFlow" in message and "srn_tf.convert" in message
+    assert "needs TensorFlow" in message and "srn-convert" in message
     assert "\n" not in message
 
 
@@ -411,7 +411,7 @@ def test_deblur_command_on_jax(tmp_path, backend_inputs, tensorflow_deblurred):
 
 def test_tensorflow_only_features_say_so_in_one_line(tmp_path, backend_inputs):
     spec = backend_inputs[1]
-    result = run_command("-m", "srn_tf.export", "--backend=torch",
+    result = run_command("-m", "srn_tf.commands.export", "--backend=torch",
                         f"--weights={spec['release']['color']['keras']}",
                         f"--output={tmp_path / 'exported'}")
     assert result.returncode == 1 and result.stdout == ""
