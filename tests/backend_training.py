@@ -4,7 +4,9 @@ tests/test_backends.py (which asserts on what this writes):
   python tests/backend_training.py --backend=jax DATA OUTPUT_DIR TENSORFLOW_WORKDIR
 
 Three runs of `train_lib.train_and_evaluate` on DATA (a tiny GoPro tree), the release recipe in
-float32, 4 steps of 2 × 32² crops: one uninterrupted (OUTPUT_DIR/straight), one stopped after 2
+float32, 4 steps of 2 × 32² crops, on the CNN baseline (the loop is the same for every model;
+SRN's step is checked on its own by test_one_training_step_is_the_release_one, and JAX compiles
+the small model in seconds): one uninterrupted (OUTPUT_DIR/straight), one stopped after 2
 steps as SIGTERM would stop it and then resumed by the same call (OUTPUT_DIR/resumed). Writes
 OUTPUT_DIR/results.json (each call's result, the checkpoint files) and the final weights of both
 as OUTPUT_DIR/<run>/model.keras (the runs' own files), and what TrainingError says to
@@ -25,8 +27,8 @@ def run_config(data_root, workdir):
     """The runs' TrainConfig (also TensorFlow's run in tests/test_backends.py)."""
     from srn_tf import train_lib
     return train_lib.TrainConfig(
-        data=data_root, workdir=workdir, train_steps=STEPS, batch_size=2, crop_size=32,
-        summary_every=1, eval_every=1000, eval_images=1, checkpoint_every=1000,
+        data=data_root, workdir=workdir, model_type="cnn", train_steps=STEPS, batch_size=2,
+        crop_size=32, summary_every=1, eval_every=1000, eval_images=1, checkpoint_every=1000,
         export_saved_model=False)
 
 
