@@ -9,7 +9,8 @@ the code under test on this backend, and writes to OUTPUT_DIR `results.npz` (arr
 `results.json` (facts): the three levels of the release's weights for each model type, deblurred
 images (whole; for color also tiled, uint16, grey, bfloat16; for lstm RGBA), the release's resize on many sizes, the loss,
 the identity initialisation's levels (lstm), parameter counts, `get_config` round trips, whether
-TensorFlow was imported, `.keras` files saved on this backend, and one training step
+TensorFlow was imported, `.keras` files saved on this backend, what training says without
+TensorFlow (the --no_tensorflow process), and one training step
 (`srn_tf.train_step.BackendStep`) from each of the reference's training states in
 `train_inputs.npz` (spec "train"). It asserts nothing itself:
 expected values come from the test process (TensorFlow and the TF1 reference graph).
@@ -113,6 +114,17 @@ def main(input_dir, output_dir):
         results[f"other_{name}"] = keras.ops.convert_to_numpy(
             model(inputs[f"levels_input_{name.split('_')[-1]}"])[-1])
 
+    if not spec["read_tf1"]:   # what training says where TensorFlow is missing
+        from srn_tf import train_lib
+        from srn_tf.errors import BackendError
+        try:
+            train_lib.train_and_evaluate(train_lib.TrainConfig(
+                workdir=os.path.join(output_dir, "no_training")))
+            facts["training_without_tensorflow"] = "trained"
+        except BackendError as e:
+            facts["training_without_tensorflow"] = str(e)
+        facts["training_without_tensorflow_wrote"] = os.path.exists(
+            os.path.join(output_dir, "no_training"))
     if not spec["read_tf1"]:   # what a TF1 checkpoint says where TensorFlow is missing
         try:
             srn_tf.load_model(spec["release"]["gray"]["tf1"])

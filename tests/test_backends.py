@@ -393,6 +393,16 @@ def test_tf1_checkpoint_without_tensorflow_says_so(jax_results):
     assert "\n" not in message
 
 
+def test_training_without_tensorflow_says_so(jax_results):
+    """train.py's loop reads its data with tf.data: where TensorFlow is missing, one sentence
+    before anything is written (benchmarks/gpu_training.py is the way to train there)."""
+    _, facts, _ = jax_results
+    message = facts["training_without_tensorflow"]
+    assert message.startswith("--backend=jax training (its data pipeline is tf.data; the CPU "
+                              "package, tensorflow-cpu, is enough) needs TensorFlow")
+    assert "\n" not in message and not facts["training_without_tensorflow_wrote"]
+
+
 def test_deblur_command_on_jax(tmp_path, backend_inputs, tensorflow_deblurred):
     """deblur.py --backend=jax: the result PNG as srn_tf.deblur's on TensorFlow, and nothing on
     stderr (no TensorFlow or JAX start-up lines)."""
