@@ -91,10 +91,12 @@ def decode_file(path):
     return tf.ensure_shape(image, [None, None, 3])
 
 
-def _decode_png(path, dtype):
-    """TensorFlow's PNG decoder → uint8 [H, W, 3]; 16-bit v ↦ round(v / 257) as `to_rgb8`."""
-    image = tf.io.decode_png(tf.io.read_file(path), channels=3, dtype=dtype)
-    if dtype == tf.uint16:
+def _decode_png(path, depth):
+    """TensorFlow's PNG decoder → uint8 [H, W, 3]; 16-bit v ↦ round(v / 257) as `to_rgb8`.
+    `depth`: the file's bits per channel, 8 or 16."""
+    image = tf.io.decode_png(tf.io.read_file(path), channels=3,
+                             dtype=tf.uint16 if depth == 16 else tf.uint8)
+    if depth == 16:
         image = tf.cast((tf.cast(image, tf.int32) + 128) // 257, tf.uint8)
     return image
 
@@ -104,8 +106,9 @@ def _decode_jpeg(path):
     return tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_ACCURATE")
 
 
-_DECODERS = {PILLOW: decode_file, PNG8: functools.partial(_decode_png, dtype=tf.uint8),
-             PNG16: functools.partial(_decode_png, dtype=tf.uint16), JPEG: _decode_jpeg}
+# (depths, not TensorFlow's dtypes: importing this module needs no TensorFlow)
+_DECODERS = {PILLOW: decode_file, PNG8: functools.partial(_decode_png, depth=8),
+             PNG16: functools.partial(_decode_png, depth=16), JPEG: _decode_jpeg}
 
 
 def decoder_of(path):

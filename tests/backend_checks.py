@@ -9,7 +9,10 @@ the code under test on this backend, and writes to OUTPUT_DIR `results.npz` (arr
 `results.json` (facts): the three levels of the release's weights for each model type, deblurred
 images (whole; for color also tiled, uint16, grey, bfloat16; for lstm RGBA), the release's resize on many sizes, the loss,
 the identity initialisation's levels (lstm), parameter counts, `get_config` round trips, whether
-TensorFlow was imported, and `.keras` files saved on this backend. It asserts nothing itself:
+TensorFlow was imported, `.keras` files saved on this backend, what training says without
+TensorFlow (the --no_tensorflow process), and one training step
+(`srn_tf.train_step.BackendStep`) from each of the reference's training states in
+`train_inputs.npz` (spec "train"). It asserts nothing itself:
 expected values come from the test process (TensorFlow and the TF1 reference graph).
 
 --no_tensorflow makes `import tensorflow` fail before anything runs, as on a machine without it.
@@ -26,6 +29,7 @@ if "--no_tensorflow" in sys.argv:
 import numpy as np  # noqa: E402
 
 import srn_tf  # noqa: E402  (sets the backend from --backend)
+import keras  # noqa: E402
 
 
 def _tensorflow_imported():
@@ -33,7 +37,6 @@ def _tensorflow_imported():
 
 
 def main(input_dir, output_dir):
-    import keras
     from srn_tf import baselines, init, layers, losses
     from srn_tf.model import build_model
     results, facts = {}, {"backend": keras.backend.backend(),
@@ -102,11 +105,26 @@ def main(input_dir, output_dir):
         results[f"identity_{i}"] = keras.ops.convert_to_numpy(level)
     timed("identity init")
 
+    if "train" in spec:
+        train_steps(input_dir, spec["train"], results)
+        timed("train steps")
+
     for name, path in spec.get("other_backends_keras", {}).items():   # saved on another backend
         model = srn_tf.load_model(path)
         results[f"other_{name}"] = keras.ops.convert_to_numpy(
             model(inputs[f"levels_input_{name.split('_')[-1]}"])[-1])
 
+    if not spec["read_tf1"]:   # what training says where TensorFlow is missing
+        from srn_tf import train_lib
+        from srn_tf.errors import BackendError
+        try:
+            train_lib.train_and_evaluate(train_lib.TrainConfig(
+                workdir=os.path.join(output_dir, "no_training")))
+            facts["training_without_tensorflow"] = "trained"
+        except BackendError as e:
+            facts["training_without_tensorflow"] = str(e)
+        facts["training_without_tensorflow_wrote"] = os.path.exists(
+            os.path.join(output_dir, "no_training"))
     if not spec["read_tf1"]:   # what a TF1 checkpoint says where TensorFlow is missing
         try:
             srn_tf.load_model(spec["release"]["gray"]["tf1"])
@@ -117,6 +135,41 @@ def main(input_dir, output_dir):
     np.savez(os.path.join(output_dir, "results.npz"), **results)
     with open(os.path.join(output_dir, "results.json"), "w") as f:
         json.dump(facts, f)
+
+
+def train_steps(input_dir, spec, results):
+    """For each step k of spec["steps"]: the reference's state before step k (weights, Adam's m
+    and v by TF1 name, in `train_inputs.npz` as "k|name", "k|name/Adam", "k|name/Adam_1") loaded
+    into a model and train.py's optimizer (the release recipe, float32), ONE `BackendStep` on
+    batch k ("k|blur", "k|sharp"); writes the per-level losses ("train_k_levels") and the weights,
+    m and v after it under the same keys with a "train_" prefix."""
+    from srn_tf import train_lib
+    from srn_tf.convert import tf1_name_map
+    from srn_tf.model import build_srn
+    from srn_tf.train_step import BackendStep
+    inputs = np.load(os.path.join(input_dir, "train_inputs.npz"))
+    config = train_lib.TrainConfig(
+        data="/data/GOPRO_Large", model_type=spec["model_type"],
+        train_steps=spec["decay_steps"], clip_lstm_grad_norm=spec["clip"]).resolved()
+    model = build_srn(spec["model_type"])
+    optimizer = train_lib.make_optimizer(config, spec["decay_steps"])
+    optimizer.build(model.trainable_variables)
+    step = BackendStep(model, optimizer, config.clip_lstm_grad_norm)
+    names = tf1_name_map(model)
+    slots = {}
+    for v in model.trainable_variables:
+        index = optimizer._get_variable_index(v)
+        slots[names[v.path]] = (v, optimizer._momentums[index], optimizer._velocities[index])
+    for k in spec["steps"]:
+        for name, variables in slots.items():
+            for suffix, variable in zip(("", "/Adam", "/Adam_1"), variables):
+                variable.assign(inputs[f"{k}|{name}{suffix}"])
+        optimizer.iterations.assign(k)
+        _, levels, _ = step(inputs[f"{k}|blur"], inputs[f"{k}|sharp"])
+        results[f"train_{k}_levels"] = np.array(levels)
+        for name, variables in slots.items():
+            for suffix, variable in zip(("", "/Adam", "/Adam_1"), variables):
+                results[f"train_{k}|{name}{suffix}"] = keras.ops.convert_to_numpy(variable)
 
 
 if __name__ == "__main__":

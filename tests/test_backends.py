@@ -28,6 +28,8 @@ from srn_tf import build_srn, deblur, load_model
 from srn_tf.baselines import PARAM_COUNTS as BASELINE_COUNTS
 from srn_tf.convert import save_tf1_checkpoint
 from srn_tf.model import PARAM_COUNTS
+from test_train_exact import CLIP_NORM, DECAY_STEPS
+from test_train_resync import BOUNDS as STEP_BOUNDS, step_figures
 
 MODEL_TYPES = ("color", "gray", "lstm")
 TOLERANCE = 1e-5            # levels against the TF1 graph; .keras files across backends
@@ -87,6 +89,31 @@ def backend_inputs(tmp_path_factory):
     return folder, spec, arrays, reference
 
 
+# One training step per backend from the release reference's state (test_train_resync.py's
+# bounds): the lstm model with the ConvLSTM's clipping on (all of the step's parts), steps 0 and 1
+# (Adam's first step, and one with its slots and bias correction under way).
+TRAIN_CASE = dict(model_type="lstm", clip=CLIP_NORM, decay_steps=DECAY_STEPS, steps=[0, 1])
+
+
+@pytest.fixture(scope="session")
+def train_reference(start, backend_inputs):
+    """The reference's `tf1_reference.train(..., states=True)` on the first batches; its states
+    before each step of TRAIN_CASE written to the backend inputs' train_inputs.npz (for
+    backend_checks.train_steps)."""
+    prefix, batches, _ = start[TRAIN_CASE["model_type"]]
+    count = max(TRAIN_CASE["steps"]) + 1
+    reference = tf1_reference.train(prefix, TRAIN_CASE["model_type"], batches[:count],
+                                    TRAIN_CASE["decay_steps"], clip_lstm=TRAIN_CASE["clip"],
+                                    states=True)
+    trace, arrays = reference[2], {}
+    for k in TRAIN_CASE["steps"]:
+        arrays[f"{k}|blur"], arrays[f"{k}|sharp"] = batches[k]
+        arrays.update({f"{k}|{name}": value for name, value in trace[k].items()
+                       if name.startswith("g_net/")})
+    np.savez(backend_inputs[0] / "train_inputs.npz", **arrays)
+    return reference
+
+
 def user_environment():
     """The environment a user runs commands in: no KERAS_BACKEND or TF_CPP_MIN_LOG_LEVEL (srn-tf
     quiets TensorFlow itself; conftest.run_script sets the level, which lets TensorFlow's
@@ -125,11 +152,12 @@ def run_backend(backend, folder, spec, output, no_tensorflow):
 
 
 @pytest.fixture(scope="session")
-def jax_results(backend_inputs, tmp_path_factory):
+def jax_results(backend_inputs, train_reference, tmp_path_factory):
     """JAX, as on a machine without TensorFlow: the release's weights from .keras files."""
     folder, spec, _, _ = backend_inputs
     output = tmp_path_factory.mktemp("jax_results")
-    return run_backend("jax", folder, dict(spec, read_tf1=False), output, True) + (output,)
+    return run_backend("jax", folder, dict(spec, read_tf1=False, train=TRAIN_CASE), output,
+                       True) + (output,)
 
 
 @pytest.fixture(scope="session")
@@ -139,7 +167,7 @@ def torch_results(backend_inputs, jax_results, tmp_path_factory):
     folder, spec, _, _ = backend_inputs
     output = tmp_path_factory.mktemp("torch_results")
     saved_by_jax = {f"jax_{t}": str(jax_results[2] / f"{t}.keras") for t in ("color", "lstm")}
-    return run_backend("torch", folder, dict(spec, read_tf1=True,
+    return run_backend("torch", folder, dict(spec, read_tf1=True, train=TRAIN_CASE,
                                              other_backends_keras=saved_by_jax), output, False
                        ) + (output,)
 
@@ -169,6 +197,11 @@ pytestmark = pytest.mark.slow     # each backend's process takes about a minute 
 @pytest.fixture(params=BACKENDS)
 def results(request):
     return request.getfixturevalue(f"{request.param}_results")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
 
 
 def test_same_model_and_parameter_counts(results):
@@ -267,11 +300,107 @@ def test_identity_init_returns_its_input(results, backend_inputs):
         assert np.abs(arrays[f"identity_{level}"] - expected).max() <= 1e-6
 
 
+def test_one_training_step_is_the_release_one(results, train_reference):
+    """`BackendStep` (JAX: jax.value_and_grad, PyTorch: autograd; the loss, clipping and Adam in
+    Keras) from the reference's state k, against its state k + 1: within the bounds
+    test_train_resync.py proves for the TensorFlow step (JAX without TensorFlow installed)."""
+    arrays, facts, _ = results
+    ref_losses, _, trace = train_reference
+    figures = []
+    for k in TRAIN_CASE["steps"]:
+        ours = {name: tuple(arrays[f"train_{k}|{name}{suffix}"]
+                            for suffix in ("", "/Adam", "/Adam_1"))
+                for name in trace[k] if name.startswith("g_net/") and "Adam" not in name}
+        figures.append(step_figures(k, trace[k], trace[k + 1], ours, arrays[f"train_{k}_levels"],
+                                    ref_losses[k], TRAIN_CASE["decay_steps"]))
+    print(facts["backend"], figures)
+    assert all(f[key] <= bound for f in figures for key, bound in STEP_BOUNDS.items()), figures
+    assert all(f["own_move"] > 0.5 for f in figures), figures     # each step does move weights
+
+
+def summaries(workdir, tag):
+    """{step: value} of a run's TensorBoard summaries `tag`: "blur" → [PNG bytes] of the batch's
+    first three blurry crops, "loss/total" → the step's loss."""
+    found = {}
+    for name in sorted((workdir / "train").iterdir()):
+        for event in tf.compat.v1.train.summary_iterator(str(name)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    array = tf.make_ndarray(value.tensor)
+                    found[event.step] = list(array[2:]) if tag == "blur" else float(array)
+    return found
+
+
+@pytest.fixture(scope="module")
+def tensorflow_run(tmp_path_factory):
+    """(GoPro tree, TensorFlow's run of tests/backend_training.py's config, uninterrupted)."""
+    from test_data import make_gopro_tree
+    from srn_tf import train_lib
+    import backend_training
+    root = tmp_path_factory.mktemp("gopro")
+    make_gopro_tree(root, split="train", size=(48, 64))
+    make_gopro_tree(root, split="test", size=(32, 48), frames=1, seed=1)
+    workdir = tmp_path_factory.mktemp("tensorflow_run")
+    result = train_lib.train_and_evaluate(backend_training.run_config(str(root), str(workdir)))
+    assert result["step"] == backend_training.STEPS
+    return root, workdir
+
+
+def test_training_resumes_as_an_uninterrupted_run(backend, tensorflow_run, tmp_path):
+    """train.py's loop on JAX and PyTorch (tests/backend_training.py, one process): the same
+    batches as TensorFlow's loop for the same seed (the summaries' crops), and a run stopped after
+    2 of 4 steps and resumed takes the steps of an uninterrupted one: the same per-step losses
+    and the same final weights, bit for bit."""
+    import subprocess
+    root, tensorflow_workdir = tensorflow_run
+    env = user_environment()
+    env["OMP_NUM_THREADS"] = "1"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "backend_training.py"),
+                             f"--backend={backend}", str(root), str(tmp_path),
+                             str(tensorflow_workdir)], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    facts = json.loads((tmp_path / "results.json").read_text())
+    assert facts["backend"] == backend
+    assert facts["stopped"]["stopped_by"] == "SIGTERM" and facts["stopped"]["step"] == 2
+    assert "ckpt-2.npz" in facts["checkpoints_when_stopped"]
+    assert facts["resumed"]["step"] == 4 and not facts["resumed"]["stopped_by"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    crops = summaries(straight, "blur")
+    assert len(crops) == 4 and crops == summaries(resumed, "blur") == summaries(
+        tensorflow_workdir, "blur")
+    losses = summaries(straight, "loss/total")
+    assert len(losses) == 4 and losses == summaries(resumed, "loss/total")
+    for a, b in zip(load_model(str(straight / "model.keras")).get_weights(),
+                    load_model(str(resumed / "model.keras")).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # what only TensorFlow's loop has: one message each, before anything is written
+    refusals = facts["refusals"]
+    assert refusals["distribute"].startswith("--distribute=mirrored is tf.distribute: it needs "
+                                             "--backend=tensorflow")
+    if backend == "torch":
+        assert refusals["jit_compile"].startswith("--jit_compile compiles the TensorFlow step")
+    assert refusals["tensorflow_workdir"].endswith(
+        "holds a run trained with --backend=tensorflow, whose checkpoints this backend does not "
+        "read; resume it with --backend=tensorflow, or choose another --workdir")
+    assert not facts["refused_workdir_written"]
+
+
 def test_tf1_checkpoint_without_tensorflow_says_so(jax_results):
     _, facts, _ = jax_results
     message = facts["tf1_without_tensorflow"]
     assert "needs TensorFlow" in message and "srn-convert" in message
     assert "\n" not in message
+
+
+def test_training_without_tensorflow_says_so(jax_results):
+    """train.py's loop reads its data with tf.data: where TensorFlow is missing, one sentence
+    before anything is written (benchmarks/gpu_training.py is the way to train there)."""
+    _, facts, _ = jax_results
+    message = facts["training_without_tensorflow"]
+    assert message.startswith("--backend=jax training (its data pipeline is tf.data; the CPU "
+                              "package, tensorflow-cpu, is enough) needs TensorFlow")
+    assert "\n" not in message and not facts["training_without_tensorflow_wrote"]
 
 
 def test_deblur_command_on_jax(tmp_path, backend_inputs, tensorflow_deblurred):

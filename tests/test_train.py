@@ -90,14 +90,21 @@ def test_the_model_kept_is_the_step_best_on_validation(tmp_path):
     make_gopro_tree(root, split="val", size=(32, 48), frames=1, same=True, seed=2)
     workdir = tmp_path / "w"
     # Validation pairs whose blurry image is the sharp one: the identity at step 0 is perfect
-    # (up to uint8 rounding of its 1e-7 error) and every step of training on noise pairs moves
+    # (up to the truncation to uint8 of its 1e-7 error: 74.5 dB, below the input's 100, so no
+    # step qualifies and the best PSNR is kept) and every step of training on noise pairs moves
     # away from it.
     result = train_lib.train_and_evaluate(tiny_config(
         str(root), workdir, init="identity", train_steps=4, validate_every=2,
         learning_rate=1e-3, export_saved_model=False))
     assert result["selected_step"] == 0 and result["validation"]["psnr"] > 60.0
     record = json.loads((workdir / "best" / "best.json").read_text())
-    assert record == result["validation"]
+    assert record == result["validation"] and not record["qualifies"]
+    history = json.loads((workdir / "validation.json").read_text())
+    assert [(e["step"], e["kept"], e["qualifies"]) for e in history] == [
+        (0, True, False), (2, False, False), (4, False, False)]
+    assert "kept until a step qualifies" in history[0]["reason"]
+    assert all("step 0 has the higher PSNR" in e["reason"] and e["reason"].endswith("not kept")
+               for e in history[1:]), history
     events = {int(name.split("-")[1].split(".")[0]) for name in os.listdir(workdir / "best")
               if name.startswith("ckpt-")}
     assert events == {0}
@@ -129,6 +136,70 @@ def test_the_model_kept_is_the_step_best_on_validation(tmp_path):
     with pytest.raises(train_lib.TrainingError, match="no 'val' split"):
         train_lib.train_and_evaluate(tiny_config(str(pairs), tmp_path / "x", validate_every=2))
     assert not (tmp_path / "x").exists()
+
+
+def figures(psnr, ssim, psnr_blurry=25.0, ssim_blurry=0.80):
+    return dict(psnr=psnr, ssim=ssim, psnr_blurry=psnr_blurry, ssim_blurry=ssim_blurry)
+
+
+def test_a_step_is_kept_only_when_better_than_the_input_on_both_measures():
+    """Issue 22: PSNR and SSIM both at least the input's, then the highest PSNR; a step with a
+    higher PSNR but an SSIM below the input's is not kept (the +0.05 dB, SSIM −0.03 case)."""
+    steps = [(0, figures(25.0, 0.80)),            # identity init: the input itself, qualifies
+             (100, figures(25.3, 0.79)),          # higher PSNR, SSIM below the input's
+             (200, figures(25.2, 0.81)),          # both above: kept
+             (300, figures(25.1, 0.82)),          # qualifies, lower PSNR
+             (400, figures(24.9, 0.85)),          # PSNR below the input's
+             (500, figures(25.2, 0.83)),          # equal PSNR: the earlier step stays
+             (600, figures(25.25, None, ssim_blurry=None)),   # SSIM undefined: PSNR decides
+             (700, figures(25.4, 0.79996))]      # SSIM below by less than half the last digit
+    record, kept = None, []
+    for step, f in steps:
+        keep, reason = train_lib.validation_verdict(f, record)
+        assert reason.endswith("kept") and (reason.endswith("not kept") != keep), reason
+        if keep:
+            record = {"step": step, **f, "qualifies": train_lib.qualifies(f)}
+            kept.append(step)
+    assert kept == [0, 200, 600, 700]
+    assert "SSIM below the input's" in train_lib.validation_verdict(steps[1][1], None)[1]
+    assert "PSNR below" in train_lib.validation_verdict(steps[4][1], None)[1]
+    assert not train_lib.qualifies(figures(25.0, 0.7999))
+    # Without a qualifying step (no identity init) the best PSNR is kept until one qualifies
+    bad = {"step": 0, **figures(20.0, 0.5), "qualifies": False}
+    assert train_lib.validation_verdict(figures(21.0, 0.6), bad)[0]
+    assert not train_lib.validation_verdict(figures(19.0, 0.7), bad)[0]
+    assert train_lib.validation_verdict(figures(25.0, 0.8), {**bad, "psnr": 30.0})[0]
+    good = {"step": 0, **figures(25.0, 0.8), "qualifies": True}
+    assert not train_lib.validation_verdict(figures(30.0, 0.7), good)[0]
+
+
+def test_array_checkpoints_keep_the_latest_and_refuse_what_is_not_theirs(tmp_path):
+    """The .npz state of the JAX and PyTorch loops (srn_tf.train_step.ArrayCheckpoints; Keras
+    variables on any backend, so tested here on TensorFlow's)."""
+    from srn_tf.train_step import ArrayCheckpoints
+    variables = [keras.Variable(np.full((2, 3), 1.0, np.float32), name="a"),
+                 keras.Variable(np.int64(0), name="step")]
+    store = ArrayCheckpoints(variables, str(tmp_path / "w"), max_to_keep=2)
+    assert store.latest_checkpoint is None
+    for step in (1, 2, 3):
+        variables[0].assign(np.full((2, 3), float(step), np.float32))
+        variables[1].assign(step)
+        store.save(step)
+    assert sorted(os.listdir(tmp_path / "w")) == ["ckpt-2.npz", "ckpt-3.npz"]
+    assert store.latest_checkpoint.endswith("ckpt-3.npz")
+    store.restore(str(tmp_path / "w" / "ckpt-2.npz"))
+    assert float(variables[0][0, 0]) == 2.0 and int(variables[1]) == 2
+    other = ArrayCheckpoints(variables[:1], str(tmp_path / "w"))
+    with pytest.raises(ValueError, match="holds 2 variables, not the 1 of"):
+        other.restore(store.latest_checkpoint)
+    reshaped = ArrayCheckpoints([keras.Variable(np.zeros(6, np.float32)), variables[1]],
+                                str(tmp_path / "w"))
+    with pytest.raises(ValueError, match=r"has shape \(2, 3\), not \(6,\)"):
+        reshaped.restore(store.latest_checkpoint)
+    data = (tmp_path / "w" / "ckpt-3.npz").read_bytes()
+    (tmp_path / "w" / "ckpt-3.npz").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match="cannot be read"):
+        store.restore(store.latest_checkpoint)
 
 
 def test_lstm_clipping_of_loss_scaled_gradients_is_that_of_the_unscaled_ones():

@@ -81,31 +81,40 @@ def resynchronised(init_checkpoint, model_type, batches, reference, clip_norm=0.
             m.assign(before[name + "/Adam"])
             v.assign(before[name + "/Adam_1"])
         optimizer.iterations.assign(k)
-        levels = np.asarray([float(x) for x in step(iterator)[1]])
-        ref_levels = ref_losses[k].astype(np.float64)
-        bound = adam_move_bound(k, decay_steps)
-        total = outliers = 0
-        f = dict(loss=float(np.max(np.abs(levels - ref_levels) / ref_levels)), update=0.0,
-                 of_bound=0.0, own_move=0.0, m=0.0, v=0.0)
-        for name, (w, m, v) in slots.items():
-            w0 = before[name].astype(np.float64)
-            d_srn = w.numpy().astype(np.float64) - w0
-            d_ref = after[name].astype(np.float64) - w0
-            diff = np.abs(d_srn - d_ref)
-            scale = np.abs(after[name]).max()
-            far = diff > CLOSE * scale
-            total += diff.size
-            outliers += int(far.sum())
-            f["update"] = max(f["update"], float(diff.max() / scale))
-            f["of_bound"] = max(f["of_bound"], float(diff.max() / (2 * bound)))
-            f["own_move"] = max(f["own_move"], float(np.abs(d_srn).max() / bound))
-            for key, ours in (("m", m), ("v", v)):
-                ref = after[name + ("/Adam" if key == "m" else "/Adam_1")]
-                f[key] = max(f[key], float(np.abs(ours.numpy() - ref).max() / np.abs(ref).max()))
-        f["outliers"] = outliers / total
-        figures.append(f)
+        levels = [float(x) for x in step(iterator)[1]]
+        ours = {name: tuple(x.numpy() for x in state) for name, state in slots.items()}
+        figures.append(step_figures(k, before, after, ours, levels, ref_losses[k], decay_steps))
     assert int(optimizer.iterations.numpy()) == len(batches)
     return figures
+
+
+def step_figures(k, before, after, ours, levels, ref_levels, decay_steps=DECAY_STEPS):
+    """The figures of one step k taken from the reference's state `before` (its k-th state),
+    against its state `after` (the (k + 1)-th): `ours` {TF1 name: (weights, m, v) arrays after
+    the step}, `levels` the step's 3 per-level losses, `ref_levels` the reference's. The keys are
+    those of `resynchronised`'s dicts; any backend's step can be measured this way."""
+    levels, ref_levels = np.asarray(levels, np.float64), np.asarray(ref_levels, np.float64)
+    bound = adam_move_bound(k, decay_steps)
+    total = outliers = 0
+    f = dict(loss=float(np.max(np.abs(levels - ref_levels) / ref_levels)), update=0.0,
+             of_bound=0.0, own_move=0.0, m=0.0, v=0.0)
+    for name, (w, m, v) in ours.items():
+        w0 = before[name].astype(np.float64)
+        d_srn = w.astype(np.float64) - w0
+        d_ref = after[name].astype(np.float64) - w0
+        diff = np.abs(d_srn - d_ref)
+        scale = np.abs(after[name]).max()
+        far = diff > CLOSE * scale
+        total += diff.size
+        outliers += int(far.sum())
+        f["update"] = max(f["update"], float(diff.max() / scale))
+        f["of_bound"] = max(f["of_bound"], float(diff.max() / (2 * bound)))
+        f["own_move"] = max(f["own_move"], float(np.abs(d_srn).max() / bound))
+        for key, value in (("m", m), ("v", v)):
+            ref = after[name + ("/Adam" if key == "m" else "/Adam_1")]
+            f[key] = max(f[key], float(np.abs(value - ref).max() / np.abs(ref).max()))
+    f["outliers"] = outliers / total
+    return f
 
 
 BOUNDS = dict(loss=LOSS, outliers=OUTLIER_FRACTION, of_bound=1.0, own_move=1 + 1e-4, m=MOMENT,

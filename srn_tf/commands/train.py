@@ -4,6 +4,7 @@
   srn-train --recipe=cpu_long                 # longer, part synthetic; resumable
   srn-train --data=/data/GOPRO_Large          # the release's recipe on GoPro
   srn-train --data=tfds:gopro --model_type=lstm --distribute=mirrored
+  srn-train --backend=jax --data=/data/GOPRO_Large   # the same loop on JAX (or torch)
 
 A run resumes from the latest checkpoint in --workdir: run the same command again (the same data
 under any path will do: relative, a symlink, moved with its workdir; config.json records what the
@@ -68,8 +69,10 @@ def define_flags():
     flags.DEFINE_integer("eval_every", 1000, "steps between PSNR/SSIM evaluations on the test split "
                          "(on training pairs where the data has none)")
     flags.DEFINE_integer("validate_every", None, "steps between evaluations on the data's 'val' "
-                         "split; the model kept is the step's with the highest validation PSNR (step 0 "
-                         "included). 0: keep the last step's. Default: the recipe's")
+                         "split; the model kept is, of the steps whose PSNR and SSIM are both at least "
+                         "the blurry input's (step 0 included), the one with the highest PSNR; why "
+                         "each step was kept or not: <workdir>/validation.json. 0: keep the last "
+                         "step's. Default: the recipe's")
     flags.DEFINE_integer("eval_images", 6, "test-split images (training pairs where the data has no "
                          "test split) evaluated during training and at the end")
     flags.DEFINE_boolean("export_saved_model", True, "write a SavedModel at the end")
@@ -95,10 +98,16 @@ def main(argv):
           f"{result['step']} steps run")
     if "selected_step" in result:
         chosen = result["validation"]
+        ssim = "n/a" if chosen["ssim"] is None else f"{chosen['ssim']:.4f}"
+        blurry = "n/a" if chosen["ssim_blurry"] is None else f"{chosen['ssim_blurry']:.4f}"
+        why = ("the highest PSNR of the steps with PSNR and SSIM both at least the input's"
+               if chosen["qualifies"] else "NO step had both PSNR and SSIM at least the input's: "
+               "the highest PSNR")
         print(f"kept the model of step {result['selected_step']}: validation PSNR "
-              f"{chosen['psnr']:.2f} dB (blurry {chosen['psnr_blurry']:.2f}), the highest of the "
-              "run" + (f"; the last step's {label} PSNR was {result['psnr_last_step']:.2f} dB"
-                       if "psnr_last_step" in result else ""))
+              f"{chosen['psnr']:.2f} dB (blurry {chosen['psnr_blurry']:.2f}), SSIM {ssim} "
+              f"(blurry {blurry}), {why}" +
+              (f"; the last step's {label} PSNR was {result['psnr_last_step']:.2f} dB"
+               if "psnr_last_step" in result else ""))
     if "keras_path" in result:   # the chief's; other workers of a multi-worker run write none
         print(f"model: {result['keras_path']}" +
               (f", SavedModel: {result['saved_model']}" if "saved_model" in result else ""))
