@@ -12,11 +12,13 @@ TensorFlow backend or by a feature that needs it. The names from `srn_tf.convert
 
 import importlib
 
-from srn_tf.backend import quiet_backend_import, select_backend
+from srn_tf.backend import lean_start_up, quiet_backend_import, select_backend
 
 __version__ = "0.1.0"
 
-quiet_backend_import(select_backend())
+with lean_start_up(select_backend()):    # in a command: without Keras's unused integrations
+    quiet_backend_import(select_backend())
+    import keras  # noqa: F401
 
 from srn_tf.model import MODEL_TYPES, build_srn  # noqa: E402  (registers the layers too)
 from srn_tf.backend import quiet_keras_tensorflow_import  # noqa: E402
