@@ -76,7 +76,7 @@ from absl import app, flags  # noqa: E402
 from srn_tf.hardware import describe as cpu_description  # noqa: E402
 from srn_tf import cli  # noqa: E402
 from srn_tf.backend import lazy_tensorflow  # noqa: E402
-from timing import median_time  # noqa: E402  (benchmarks/timing.py)
+from timing import PHOTO, median_time, photo  # noqa: E402  (benchmarks/timing.py)
 
 tf = lazy_tensorflow("this benchmark's TensorFlow paths")   # a JAX/PyTorch child never needs it
 
@@ -84,7 +84,6 @@ PATHS = ("srn_float32", "srn_bfloat16", "jax_float32", "jax_bfloat16", "torch_fl
          "torch_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
          "openvino_bfloat16", "litert", "litert_float16")
 BFLOAT16_PATHS = ("srn_bfloat16", "jax_bfloat16", "torch_bfloat16", "openvino_bfloat16")
-PHOTO = os.path.join(ROOT, "..", "shared", "data", "real_blur", "01.png")
 
 flags.DEFINE_string("weights", None, "release checkpoint (folder or prefix) or .keras file; "
                     "default: a random-weight release-format checkpoint (tests/tf1_reference.py)")
@@ -126,21 +125,6 @@ def peak_gflops(dtype, runs, shapes=PEAK_SHAPES):
         flop = 2 * n * h * wd * 25 * 128 * 128
         best = max(best, flop / median_time(lambda: conv().numpy(), max(runs, 5)) / 1e9)
     return best
-
-
-def photo(height, width):
-    """uint8 [height, width, 3]: the real blurry photo resized (bicubic) to the size."""
-    from PIL import Image
-    if os.path.exists(PHOTO):
-        source = Image.open(PHOTO).convert("RGB")
-    else:
-        import skimage.data
-        source = Image.fromarray(skimage.data.astronaut()).resize((1280, 720), Image.BICUBIC)
-    if source.size != (width, height):
-        source = source.resize((width, height), Image.BICUBIC)
-    image = np.asarray(source)
-    source.close()
-    return image
 
 
 def peak_rss_mib():

@@ -31,7 +31,7 @@ def define_flags():
     flags.DEFINE_boolean("save_images", False, "write deblurred images and comparison strips")
     flags.DEFINE_integer("limit", None, "evaluate only the first N pairs")
     flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --data=tfds:gopro")
-    cli_flags.define_inference_flags()
+    cli_flags.define_inference_flags(precision="float32")   # comparable with the release
     flags.adopt_module_key_flags(cli_flags)   # --helpshort lists --tile, --precision...
 
 
