@@ -157,7 +157,8 @@ def deblur(model, image, **options):
           the network on each tile (`srn_tf.runtimes`); the tiling is the same. The other
           runtimes convert the model to ONNX once per weights (seconds; cached on disk) and
           agree with TensorFlow within a grey level on a few pixels in 100,000.
-        The defaults give results within 0.01 dB of float32's (benchmarks/fast_paths.py); pass
+        The defaults stay within 0.05 dB and 0.001 SSIM of float32 on held-out photos with trained
+        weights (`benchmarks/inference.py --accuracy_weights`, docs/speed.md); pass
         precision="float32", runtime="keras" for the release's exact results.
     Returns:
       The deblurred image: same dtype and shape as `image` (alpha, if any, as it was).

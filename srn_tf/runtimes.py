@@ -106,8 +106,8 @@ def choose(runtime=AUTO, precision=AUTO, jit_compile=False, keras_only=False):
     "auto" the fastest accurate path on this machine (docs/speed.md has the measurements):
 
       precision  bfloat16 where the CPU computes it natively (`hardware.native_bfloat16`:
-                 AVX-512-BF16 or AMX; mean PSNR change −0.009 dB on held-out photos,
-                 benchmarks/fast_paths.py), float32 elsewhere (bfloat16 is emulated there, and
+                 AVX-512-BF16 or AMX; within 0.05 dB and 0.001 SSIM of float32 on held-out
+                 photos, benchmarks/inference.py), float32 elsewhere (bfloat16 is emulated there, and
                  slower), on accelerators (not measured) and on onnxruntime (float32 only);
       runtime    openvino for bfloat16 on a CPU with AMX (1.62 against 1.97 s per 720p image
                  for keras, issue 24's Xeon), when the Keras backend is TensorFlow and openvino
