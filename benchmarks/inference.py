@@ -50,9 +50,11 @@ In one run it prints:
   * peak RSS of srn-tf float32 (default options) at each --memory_sizes, each in a fresh process,
     and the ratio to the first size;
   * with --train: the train step (release recipe 16×256², the CPU recipe), float32/XLA/bfloat16;
-  * with trained --accuracy_weights (a .keras file): the mean PSNR change (against the sharp
-    images of the embedded test set) of srn-tf bfloat16 and of the float16-weight LiteRT export,
-    each against srn-tf float32.
+  * with trained --accuracy_weights (.keras files; default the color and lstm models of
+    `python train.py` and `python train.py --model=lstm`): the mean PSNR and SSIM change (against
+    the sharp images of the embedded test set) of srn-tf bfloat16, of the default path on this
+    CPU and of the float16-weight LiteRT export, each against srn-tf float32, and whether
+    the default stays within issue 24's bound (0.05 dB, 0.001 SSIM).
 """
 
 import json
@@ -76,7 +78,7 @@ from absl import app, flags  # noqa: E402
 from srn_tf.hardware import describe as cpu_description  # noqa: E402
 from srn_tf import cli  # noqa: E402
 from srn_tf.backend import lazy_tensorflow  # noqa: E402
-from timing import median_time  # noqa: E402  (benchmarks/timing.py)
+from timing import PHOTO, median_time, photo  # noqa: E402  (benchmarks/timing.py)
 
 tf = lazy_tensorflow("this benchmark's TensorFlow paths")   # a JAX/PyTorch child never needs it
 
@@ -84,7 +86,6 @@ PATHS = ("srn_float32", "srn_bfloat16", "jax_float32", "jax_bfloat16", "torch_fl
          "torch_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
          "openvino_bfloat16", "litert", "litert_float16")
 BFLOAT16_PATHS = ("srn_bfloat16", "jax_bfloat16", "torch_bfloat16", "openvino_bfloat16")
-PHOTO = os.path.join(ROOT, "..", "shared", "data", "real_blur", "01.png")
 
 flags.DEFINE_string("weights", None, "release checkpoint (folder or prefix) or .keras file; "
                     "default: a random-weight release-format checkpoint (tests/tf1_reference.py)")
@@ -97,9 +98,11 @@ flags.DEFINE_boolean("memory", True, "peak RSS of srn-tf float32 against image s
 flags.DEFINE_list("memory_sizes", ["720x1280", "2160x3840", "4000x6000"],
                   "HxW sizes for the memory figures, the first is the reference")
 flags.DEFINE_boolean("train", True, "also time the train step")
-flags.DEFINE_string("accuracy_weights",
-                    os.path.join(ROOT, "checkpoints", "train_color", "model.keras"),
-                    "trained .keras weights for bfloat16's PSNR change (skipped when missing)")
+flags.DEFINE_list("accuracy_weights",
+                  [os.path.join(ROOT, "checkpoints", "train_color", "model.keras"),
+                   os.path.join(ROOT, "checkpoints", "train_lstm", "model.keras")],
+                  "trained .keras weights (color, lstm) for the fast paths' PSNR and SSIM change "
+                  "against float32 (each skipped when missing)")
 flags.DEFINE_boolean("quick", False, "check that everything runs: 128x224 image, 1 run, "
                      "memory at 128x224 and 256x448, no train step")
 flags.DEFINE_string("child", None, "internal: run one path in this process (JSON on stdout)")
@@ -126,21 +129,6 @@ def peak_gflops(dtype, runs, shapes=PEAK_SHAPES):
         flop = 2 * n * h * wd * 25 * 128 * 128
         best = max(best, flop / median_time(lambda: conv().numpy(), max(runs, 5)) / 1e9)
     return best
-
-
-def photo(height, width):
-    """uint8 [height, width, 3]: the real blurry photo resized (bicubic) to the size."""
-    from PIL import Image
-    if os.path.exists(PHOTO):
-        source = Image.open(PHOTO).convert("RGB")
-    else:
-        import skimage.data
-        source = Image.fromarray(skimage.data.astronaut()).resize((1280, 720), Image.BICUBIC)
-    if source.size != (width, height):
-        source = source.resize((width, height), Image.BICUBIC)
-    image = np.asarray(source)
-    source.close()
-    return image
 
 
 def peak_rss_mib():
@@ -382,30 +370,51 @@ def time_train_step(runs, peaks):
     keras.mixed_precision.set_global_policy("float32")
 
 
-def accuracy(weights):
-    from srn_tf import deblur, load_model, metrics, sources
-    from srn_tf.image_io import read_image
-    if not os.path.exists(weights):
-        print(f"bfloat16 accuracy skipped: no trained weights at {weights} (run train.py)")
-        return
+# The accuracy bound of the default path (issue 24): mean changes against srn-tf float32.
+PSNR_BOUND, SSIM_BOUND = 0.05, 0.001
+
+
+def accuracy(weights_files):
+    """Per trained weights file: the mean PSNR and SSIM change (against the sharp images of the
+    embedded test set, photos never trained on) of srn-tf bfloat16, the default path
+    (`srn_tf.runtimes.choose` on this CPU) and the float16-weight LiteRT export, each against
+    srn-tf float32, with the bound the default must stay within."""
     from ai_edge_litert.interpreter import Interpreter
-    from srn_tf import export
-    model = load_model(weights)
+    from srn_tf import deblur, export, load_model, metrics, runtimes, sources
+    from srn_tf.image_io import read_image
     pairs = sources.resolve_pairs(None, split="test")
-    half = Interpreter(model_content=export.tflite_bytes(model, weights, float16=True))
-    litert_float16 = half.get_signature_runner()
-    changes = {"srn-tf bfloat16": [], "LiteRT float16 weights": []}
-    for pair in pairs:
-        blur, sharp = read_image(pair.blur)[:, :, :3], read_image(pair.sharp)[:, :, :3]
-        reference = metrics.psnr(sharp, deblur(model, blur))
-        changes["srn-tf bfloat16"].append(
-            metrics.psnr(sharp, deblur(model, blur, precision="bfloat16")) - reference)
-        changes["LiteRT float16 weights"].append(
-            metrics.psnr(sharp, litert_float16(images=blur[None])["deblurred"][0]) - reference)
-    for name, values in changes.items():
-        print(f"{name} vs srn-tf float32 with {weights} on the embedded test set ({len(pairs)} "
-              f"images): mean PSNR change {np.mean(values):+.3f} dB (largest "
-              f"{max(values, key=abs):+.3f})")
+    default = runtimes.choose()
+    print(f"accuracy against srn-tf float32 on the embedded test set ({len(pairs)} held-out "
+          f"photos, against their sharp images); bound of the default path: mean |ΔPSNR| ≤ "
+          f"{PSNR_BOUND} dB, mean |ΔSSIM| ≤ {SSIM_BOUND}; {default}")
+    for weights in weights_files:
+        if not os.path.exists(weights):
+            print(f"  {weights}: skipped, no such file (train it: python train.py)")
+            continue
+        model = load_model(weights)
+        litert = Interpreter(model_content=export.tflite_bytes(model, weights, float16=True))
+        runner = litert.get_signature_runner()
+        paths = {"srn-tf bfloat16": lambda image: deblur(model, image, precision="bfloat16",
+                                                         runtime="keras"),
+                 f"default ({default.precision} on {default.runtime})":
+                     lambda image: deblur(model, image),
+                 "LiteRT float16 weights": lambda image: runner(images=image[None])["deblurred"][0]}
+        changes = {name: ([], []) for name in paths}
+        for pair in pairs:
+            # RGB photos (the lstm model runs each channel as its own image, as the release did)
+            blur, sharp = read_image(pair.blur)[:, :, :3], read_image(pair.sharp)[:, :, :3]
+            exact = deblur(model, blur, precision="float32", runtime="keras")
+            reference = metrics.psnr(sharp, exact), metrics.ssim(sharp, exact)
+            for name, path in paths.items():
+                result = path(blur)
+                changes[name][0].append(metrics.psnr(sharp, result) - reference[0])
+                changes[name][1].append(metrics.ssim(sharp, result) - reference[1])
+        for name, (psnr, ssim) in changes.items():
+            within = abs(np.mean(psnr)) <= PSNR_BOUND and abs(np.mean(ssim)) <= SSIM_BOUND
+            print(f"  {os.path.relpath(weights)} {name}: mean PSNR change {np.mean(psnr):+.4f} dB "
+                  f"(largest {max(psnr, key=abs):+.4f}), mean SSIM change {np.mean(ssim):+.5f} "
+                  f"(largest {max(ssim, key=abs):+.5f}); "
+                  f"{'within' if within else 'OUTSIDE'} the bound")
 
 
 def main(argv):

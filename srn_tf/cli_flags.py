@@ -6,40 +6,49 @@ from absl import flags
 
 from srn_tf.restore import PRECISIONS
 from srn_tf.tiling import DEFAULT_OVERLAP, check_tiling
-from srn_tf.runtimes import RUNTIMES, check_runtime
+from srn_tf.runtimes import AUTO, RUNTIMES, choose
 
 
-def define_inference_flags():
+def define_inference_flags(precision=AUTO):
+    """--tile, --overlap, --memory_budget_mb, --precision (default `precision`: "auto" for
+    srn-deblur, float32 for srn-evaluate, whose figures are compared with the release's),
+    --jit_compile and --runtime (default auto)."""
     flags.DEFINE_integer("tile", None, "tile size (multiple of 16); 0 = whole image; default: "
                          "chosen from --memory_budget_mb (images up to 720p's size run whole)")
     flags.DEFINE_integer("overlap", DEFAULT_OVERLAP, "pixels shared by neighbouring tiles")
     flags.DEFINE_integer("memory_budget_mb", None, "activation memory allowed per tile, MiB "
                          "(default: a 1280×720 image's, about 630 MiB)")
-    flags.DEFINE_enum("precision", "float32", list(PRECISIONS),
-                      "bfloat16: faster on CPUs with AMX/AVX-512-BF16 and recent GPUs")
+    flags.DEFINE_enum("precision", precision, [AUTO, *PRECISIONS],
+                      "auto: bfloat16 where the CPU runs it natively (AVX-512-BF16, AMX), else "
+                      "float32; float32: the release's exact path")
     flags.DEFINE_boolean("jit_compile", False, "compile the network with XLA (TensorFlow; JAX "
                          "always does)")
-    flags.DEFINE_enum("runtime", "keras", list(RUNTIMES), "what runs the network: keras (the "
-                      "model on --backend); with --backend=tensorflow also openvino (OpenVINO "
-                      "CPU, float32 or bfloat16) or onnxruntime (ONNX Runtime CPU, float32); "
-                      "same tiles, results within a grey level")
+    flags.DEFINE_enum("runtime", AUTO, [AUTO, *RUNTIMES], "what runs the network: auto (the "
+                      "fastest installed for this CPU and precision), keras (the model on "
+                      "--backend); with --backend=tensorflow also openvino (OpenVINO CPU, float32 "
+                      "or bfloat16) or onnxruntime (ONNX Runtime CPU, float32); same tiles, "
+                      "results within a grey level")
 
 
-def inference_options():
-    """The flags above as keyword arguments of `srn_tf.deblur`; exits with one line for unusable
+def inference_options(keras_only=False):
+    """The flags above as keyword arguments of `srn_tf.deblur`, "auto" resolved
+    (`srn_tf.runtimes.choose`; keras_only for --temporal_state) and printed as one line
+    (`network: bfloat16 on keras (TensorFlow), ...`); exits with one line for unusable
     --tile/--overlap/--memory_budget_mb (`exit_unless_tiling_usable`) or a --runtime that cannot
-    run with these options or is not installed (`check_runtime`): call it before loading
-    weights."""
+    run with these options or is not installed: call it before loading weights."""
     values = flags.FLAGS
-    options = {"tile": values.tile, "overlap": values.overlap, "precision": values.precision,
-               "jit_compile": values.jit_compile, "runtime": values.runtime}
-    if values.memory_budget_mb is not None:
-        options["memory_budget"] = values.memory_budget_mb * 2 ** 20
-    exit_unless_tiling_usable(values.tile, values.overlap, options.get("memory_budget"))
+    exit_unless_tiling_usable(values.tile, values.overlap,
+                              None if values.memory_budget_mb is None
+                              else values.memory_budget_mb * 2 ** 20)
     try:
-        check_runtime(values.runtime, values.precision, values.jit_compile)
+        choice = choose(values.runtime, values.precision, values.jit_compile, keras_only)
     except (ValueError, ImportError) as e:
         sys.exit(f"error: {e}")
+    print(choice)
+    options = {"tile": values.tile, "overlap": values.overlap, "precision": choice.precision,
+               "jit_compile": values.jit_compile, "runtime": choice.runtime}
+    if values.memory_budget_mb is not None:
+        options["memory_budget"] = values.memory_budget_mb * 2 ** 20
     return options
 
 

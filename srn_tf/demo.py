@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from srn_tf import metrics, video, video_io
+from srn_tf import metrics, runtimes, video, video_io
 from srn_tf.convert import RUN_CONFIG_FILE, WEIGHTS_ADVICE, is_tf1_checkpoint, load_model
 from srn_tf.deblur_lib import deblur_decoded
 from srn_tf.errors import error_message
@@ -98,7 +98,7 @@ class Deblurrer:
         self.work_dir = work_dir
         self._lock = threading.Lock()
         self._loaded = (None, None)     # ((path, mtime), model)
-        self._traced = set()            # (choice, mtime, precision) run at least once
+        self._traced = set()            # (choice, mtime, how it ran) run at least once
 
     def weights_choices(self):
         """`find_weights` of the checkpoints folder; [] when it does not exist."""
@@ -123,7 +123,7 @@ class Deblurrer:
                 self._loaded = (key, load_model(path))
             return self._loaded[1]
 
-    def run(self, upload, reference, choice, precision="float32", tiling=None, progress=None):
+    def run(self, upload, reference, choice, precision="auto", tiling=None, progress=None):
         """Deblurs an uploaded image or video.
 
         Args:
@@ -133,7 +133,9 @@ class Deblurrer:
             `srn_tf.metrics`) of the input and of the result. Ignored for videos; refused for an
             animated image.
           choice: an entry of `weights_choices()`.
-          precision: "float32" or "bfloat16"; tiling: a key of `TILING` (None: auto).
+          precision: "auto" (`srn_tf.runtimes.choose`: bfloat16 where the CPU runs it natively,
+            with the runtime fastest there), "float32" or "bfloat16"; the summary says which ran.
+          tiling: a key of `TILING` (None: auto).
           progress: f(fraction, desc=...) or None.
         Returns:
           A `Result`; the image result is written as deblur.py writes it (`deblur_decoded`,
@@ -159,6 +161,9 @@ class Deblurrer:
 
     def _run(self, upload, reference, choice, precision, tiling, progress):
         tile = TILING.get(tiling)
+        path = runtimes.choose(precision=precision)
+        options = {"tile": tile, "precision": path.precision, "runtime": path.runtime}
+        ran = f"{path.precision} on {path.runtime}"
         progress(0.0, desc="loading weights")
         model = self.model(choice)
         model_type = model_type_of(model)
@@ -172,11 +177,11 @@ class Deblurrer:
             progress(0.05, desc="deblurring")
             start = time.perf_counter()
             written = video.deblur_video(model, upload, out_dir + os.sep, VIDEO_BATCH_SIZE,
-                                         tile=tile, precision=precision)
+                                         **options)
             seconds = time.perf_counter() - start
             note = f"  \n**not kept** {written.not_kept}" if written.not_kept else ""
             return Result(summary=f"{model_line}  \n**time** {seconds:.2f} s for {written} "
-                          f"({precision}){note}", output_path=written.path, video=written.path)
+                          f"({ran}){note}", output_path=written.path, video=written.path)
         progress(0.05, desc="reading the image")
         decoded = read_file(upload)
         blurry = decoded.frames[0]
@@ -190,8 +195,8 @@ class Deblurrer:
                              "of the same size, channels and bit depth")
         progress(0.1, desc="deblurring")
         start = time.perf_counter()
-        deblurred = deblur_decoded(video.frame_restorer(model, tile=tile, precision=precision),
-                                   model_type, decoded, upload)
+        deblurred = deblur_decoded(video.frame_restorer(model, **options), model_type, decoded,
+                                   upload)
         seconds = time.perf_counter() - start
         restored = deblurred.frames[0]
         height, width = blurry.shape[:2]
@@ -199,12 +204,12 @@ class Deblurrer:
             (0, 0) if tile == 0 else plan_tiles(height, width, DEFAULT_MEMORY_BUDGET,
                                                 DEFAULT_OVERLAP))
         how = "whole image" if not any(tiles) else f"tiles of {tiles[0]}×{tiles[1]}"
-        first = (choice, os.path.getmtime(os.path.join(self.checkpoints_dir, choice)), precision)
+        first = (choice, os.path.getmtime(os.path.join(self.checkpoints_dir, choice)), ran)
         note = "" if first in self._traced else "; the first run also builds TensorFlow's graph"
         self._traced.add(first)
         frames = (f"{len(decoded.frames)} frames of " if decoded.animated else "")
         lines = [model_line, f"**time** {seconds:.2f} s for {frames}{width}×{height} "
-                             f"({precision}, {how}{note})"]
+                             f"({ran}, {how}{note})"]
         if decoded.animated:
             lines.append("every frame is in the download (an animated PNG); the slider shows "
                          "the first")
@@ -246,8 +251,11 @@ def build_app(deblurrer, max_upload_mb=DEFAULT_MAX_UPLOAD_MB):
                                           label=f"weights in {deblurrer.checkpoints_dir}",
                                           elem_id="weights", scale=4)
                     refresh = gr.Button("↻ rescan", elem_id="rescan", scale=1)
-                precision = gr.Radio(list(PRECISIONS), value="float32", label="precision",
-                                     elem_id="precision")
+                here = runtimes.choose()
+                precision = gr.Radio([runtimes.AUTO, *PRECISIONS], value=runtimes.AUTO,
+                                     label=f"precision (auto: {here.precision} on "
+                                           f"{here.runtime} on this CPU; float32: the "
+                                           "release's exact path)", elem_id="precision")
                 tiling = gr.Dropdown(list(TILING), value=next(iter(TILING)), label="tiling",
                                      elem_id="tiling")
                 run = gr.Button("Deblur", variant="primary", elem_id="run")
@@ -298,6 +306,7 @@ def serve(checkpoints_dir="checkpoints", host="127.0.0.1", port=7860,
             raise OSError(f"cannot listen on {host}:{port}: the port is taken or the address is "
                           "not one of this machine's; choose another --port or --host") from e
         found = len(deblurrer.weights_choices())
+        print(runtimes.choose())   # the page's default, precision "auto"
         print(f"srn-tf demo on http://{host}:{port} ({found} weights in {checkpoints_dir}; "
               f"uploads up to {max_upload_mb} MB; temporary files in {work_dir}). Ctrl-C stops it.",
               flush=True)

@@ -28,7 +28,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from srn_tf import classical, data, metrics, sources
+from srn_tf import classical, data, metrics, runtimes, sources
 from srn_tf.backend import lazy_tensorflow
 from srn_tf.convert import (CheckpointError, is_saved_model, is_tf1_checkpoint, load_model,
                             resolve_checkpoint_prefix, run_model_file)
@@ -59,6 +59,7 @@ class Restorer:
     source: str = ""
     model_type: str = ""
     published: tuple = None           # (PSNR, SSIM) published for it on GoPro, if any
+    precision: str = "—"              # how a network ran: "float32", "bfloat16 openvino", ...
 
 
 def _eight_bit_rgb(restore):
@@ -96,8 +97,10 @@ def load_restorer(spec, model_type=None, psf=None, **options):
     file or an exported SavedModel.
 
     `options` (tile, overlap, precision, jit_compile, runtime) go to `srn_tf.deblur` for Keras
-    models; a SavedModel runs as it was exported. `psf`: a .npy kernel for the classical methods
-    where the data has none."""
+    models, with precision float32 unless given ("auto" is resolved by
+    `srn_tf.runtimes.choose`): evaluation figures are compared with the release's; the
+    Restorer's `precision` says how it ran. A SavedModel runs as it was exported (float32).
+    `psf`: a .npy kernel for the classical methods where the data has none."""
     if spec == BLURRY:
         return Restorer(BLURRY, lambda image, kernel: image, source="the blurry input itself")
     if spec in classical.METHODS:
@@ -113,14 +116,19 @@ def load_restorer(spec, model_type=None, psf=None, **options):
         serve = loaded.signatures["serving_default"]
         return Restorer(name, _eight_bit_rgb(lambda image, kernel: serve(images=tf.constant(
             image[None]))["deblurred"].numpy()[0]), source=spec,
-            model_type=loaded.model_type.numpy().decode())
+            model_type=loaded.model_type.numpy().decode(), precision="float32 export")
     model = load_model(spec, model_type)
     kind = model_type_of(model)
     release = (is_tf1_checkpoint(spec) and
                os.path.basename(resolve_checkpoint_prefix(spec)) == RELEASE_CHECKPOINT)
     published = PUBLISHED.get(kind) if release else None
+    choice = runtimes.choose(options.get("runtime", runtimes.AUTO),
+                             options.get("precision", "float32"), options.get("jit_compile", False))
+    options = {**options, "runtime": choice.runtime, "precision": choice.precision}
     return Restorer(name, lambda image, kernel: deblur(model, image, **options), source=spec,
-                    model_type=kind, published=published)
+                    model_type=kind, published=published,
+                    precision=choice.precision + ("" if choice.runtime == "keras"
+                                                  else f" {choice.runtime}"))
 
 
 def _display_name(spec):
@@ -338,8 +346,9 @@ def summarise(rows, restorers, skipped, sequences=None):
     Per model: "psnr" (mean over every image; PSNR is capped at 100 dB, so none is left out),
     "psnr_images", "psnr_at_cap" (images at the cap), "ssim" (None when defined for none) over
     "ssim_images" (SSIM is not defined below 11×11), "delta_psnr_vs_blurry", "seconds_per_image",
-    and with `sequences` (`_Sequences`) "warping_error" (the mean over the sequences, None where
-    not measured); the summary then has "warping_error_per_sequence" (the sharp frames' too).
+    "precision" (how a network ran, `Restorer.precision`), and with `sequences` (`_Sequences`)
+    "warping_error" (the mean over the sequences, None where not measured); the summary then has
+    "warping_error_per_sequence" (the sharp frames' too).
     """
     blurry = {row["image"]: row["psnr"] for row in rows if row["model"] == BLURRY}
     models = {}
@@ -349,7 +358,7 @@ def summarise(rows, restorers, skipped, sequences=None):
         ssim, ssim_images = metrics.mean(row["ssim"] for row in mine)
         delta = metrics.mean(row["psnr"] - blurry[row["image"]] for row in mine)[0]
         models[r.name] = {
-            "source": r.source, "model_type": r.model_type,
+            "source": r.source, "model_type": r.model_type, "precision": r.precision,
             "images": len(mine), "psnr": psnr, "psnr_images": psnr_images,
             "psnr_at_cap": sum(row["psnr"] >= metrics.PSNR_CAP for row in mine),
             "ssim": ssim, "ssim_images": ssim_images, "delta_psnr_vs_blurry": delta,
@@ -376,8 +385,8 @@ def summarise(rows, restorers, skipped, sequences=None):
 
 def format_table(summary):
     flicker = "warping_error_per_sequence" in summary
-    lines = [f"{'model':24s} {'PSNR':>7s} {'SSIM':>7s} {'ΔPSNR':>7s} {'s/image':>8s}"
-             + (f" {'E_warp×1e3':>10s}" if flicker else "")
+    lines = [f"{'model':24s} {'precision':16s} {'PSNR':>7s} {'SSIM':>7s} {'ΔPSNR':>7s} "
+             f"{'s/image':>8s}" + (f" {'E_warp×1e3':>10s}" if flicker else "")
              + "  release's published figure (GoPro test)"]
 
     def number(value, spec, width=7):
@@ -385,12 +394,13 @@ def format_table(summary):
     for name, m in summary["models"].items():
         published = ("%.2f / %.4f" % tuple(m["published_gopro"])) if m["published_gopro"] else ""
         e_warp = m["warping_error"] * 1e3 if m.get("warping_error") is not None else None
-        lines.append(f"{name[:24]:24s} {number(m['psnr'], '7.2f')} {number(m['ssim'], '7.4f')} "
+        lines.append(f"{name[:24]:24s} {m['precision']:16s} {number(m['psnr'], '7.2f')} "
+                     f"{number(m['ssim'], '7.4f')} "
                      f"{number(m['delta_psnr_vs_blurry'], '+7.2f')} "
                      f"{m['seconds_per_image']:8.3f}"
                      + (f" {number(e_warp, '10.3f', 10)}" if flicker else "") + f"  {published}")
     if flicker:
-        lines.append(f"{'sharp frames':24s} {'':7s} {'':7s} {'':7s} {'':8s} "
+        lines.append(f"{'sharp frames':24s} {'':16s} {'':7s} {'':7s} {'':7s} {'':8s} "
                      f"{summary['warping_error_sharp'] * 1e3:10.3f}")
     count = summary["images_evaluated"]
     notes = [f"{count} image{'s' * (count != 1)} in every PSNR mean"]

@@ -2,12 +2,14 @@
 
 `cpu_flags()` reads the kernel's list (Linux `/proc/cpuinfo`, the x86 flag names such as
 `avx512_bf16`, `amx_bf16`); elsewhere it is empty and every choice falls back to float32, which
-runs everywhere. `native_bfloat16()` says whether the CPU computes bfloat16 dot products in
+runs everywhere. The environment variable SRN_TF_CPUINFO names another file in that format, read
+instead: what srn-tf would choose on another machine (the tests simulate CPUs with it). `native_bfloat16()` says whether the CPU computes bfloat16 dot products in
 hardware (AVX-512-BF16 or AMX-BF16), where bfloat16 convolutions run about twice as fast as
 float32 (docs/speed.md), and `describe()` is the line every benchmark prints.
 """
 
 import functools
+import os
 import platform
 
 # The extensions that matter for srn-tf's speed, in the order benchmarks print them.
@@ -15,10 +17,15 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp1
              "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
 BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = "/proc/cpuinfo"
+CPUINFO_ENV = "SRN_TF_CPUINFO"
+
+
+def _cpuinfo(path=None):
+    return _read_cpuinfo(path or os.environ.get(CPUINFO_ENV) or CPUINFO)
 
 
 @functools.lru_cache(maxsize=None)
-def _cpuinfo(path=CPUINFO):
+def _read_cpuinfo(path):
     """(model name, frozenset of flags) from a /proc/cpuinfo-style file; (None, ∅) if unreadable."""
     try:
         with open(path) as f:
@@ -32,12 +39,12 @@ def _cpuinfo(path=CPUINFO):
     return name, frozenset(flags)
 
 
-def cpu_flags(path=CPUINFO):
+def cpu_flags(path=None):
     """The CPU's instruction-set flags as the Linux kernel names them (empty where unknown)."""
     return _cpuinfo(path)[1]
 
 
-def cpu_name(path=CPUINFO):
+def cpu_name(path=None):
     """The CPU's model name, e.g. "AMD EPYC" (platform.processor() or "unknown CPU" elsewhere)."""
     return _cpuinfo(path)[0] or platform.processor() or "unknown CPU"
 
@@ -54,7 +61,7 @@ def has_amx(flags=None):
     return "amx_bf16" in flags
 
 
-def describe(path=CPUINFO):
+def describe(path=None):
     """"<model name>; ISA: <the extensions of ISA_FLAGS present> (no <missing bf16 ones>)"."""
     flags = cpu_flags(path)
     present = [f for f in ISA_FLAGS if f in flags]

@@ -30,9 +30,9 @@ from srn_tf.tiling import (DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, blend_tiles, 
                            plan_tiles)
 
 
-def tile_restorer(model, dtype=np.uint8, precision="float32", jit_compile=False,
-                  runtime="keras"):
-    """What `blend_tiles` runs per tile, on `runtime` (see `srn_tf.runtimes`).
+def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, runtime="auto"):
+    """What `blend_tiles` runs per tile, on `runtime` in `precision` ("auto": chosen for this
+    machine by `srn_tf.runtimes.choose`).
 
     Returns f(uint8/uint16 array [N, h, w, C] of `dtype`) → a new, writable float32 array
     [N, h, w, C] in [0, 1]: ÷ the dtype's max value, the network's finest level, clipped.
@@ -42,7 +42,8 @@ def tile_restorer(model, dtype=np.uint8, precision="float32", jit_compile=False,
     per model and compiled once per (runtime, precision).
     Raises ValueError / ImportError as `srn_tf.runtimes.check_runtime`.
     """
-    runtimes.check_runtime(runtime, precision, jit_compile)
+    choice = runtimes.choose(runtime, precision, jit_compile)
+    runtime, precision = choice.runtime, choice.precision
     backend = keras.backend.backend()
     if runtime == "keras" and backend == "tensorflow":
         from srn_tf import tf_graph
@@ -109,9 +110,9 @@ def check_image(image):
     return image
 
 
-def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision="float32",
+def deblur_batch(model, images, *, tile=None, overlap=DEFAULT_OVERLAP, precision="auto",
                  jit_compile=False, memory_budget=DEFAULT_MEMORY_BUDGET, progress=None,
-                 runtime="keras"):
+                 runtime="auto"):
     """Deblurs a batch of same-size images: uint8/uint16 [N, H, W, C] → same dtype and shape.
 
     C is 3 (or 1 for gray/lstm models). Options as in `deblur`; the memory budget is shared by the
@@ -141,17 +142,24 @@ def deblur(model, image, **options):
         tile: None: chosen from `memory_budget` (whole image when it fits); 0: whole image;
           an int or (height, width): tiles of that size (multiples of 16) overlapping by `overlap`
           (default 128).
-        precision: "float32" (exact) or "bfloat16" (AMX/AVX-512-BF16 CPUs, recent GPUs; resizes,
-          the ConvLSTM and the output stay float32), on every backend.
+        precision: "auto" (default: bfloat16 where the CPU computes it natively, AVX-512-BF16 or
+          AMX, else float32; `srn_tf.runtimes.choose`, which logs its choice at INFO once per
+          process and returns it for a caller to print), "float32" (the release's exact path) or
+          "bfloat16" (resizes, the ConvLSTM and the output stay float32), on every backend.
         jit_compile: compile the network with XLA (TensorFlow; JAX always does; not PyTorch).
         memory_budget: bytes of activations allowed when `tile` is None (default: a 720p image's).
         progress: None, or a callable progress(done, total) called after each tile with the
           tiles deblurred so far and in all (ints; total is 1 for an image that runs whole).
-        runtime: "keras" (default: the model on Keras's backend, TensorFlow, JAX or PyTorch),
-          "openvino" (float32 or bfloat16) or "onnxruntime" (float32), the last two on the
-          TensorFlow backend: what runs the network on each tile (`srn_tf.runtimes`); the tiling
-          is the same. The other runtimes convert the model to ONNX on first use (seconds) and
+        runtime: "auto" (default: openvino for bfloat16 on CPUs with AMX where it is installed
+          and the backend is TensorFlow, else keras; `srn_tf.runtimes.choose`), "keras" (the
+          model on Keras's backend, TensorFlow, JAX or PyTorch), "openvino" (float32 or
+          bfloat16) or "onnxruntime" (float32), the last two on the TensorFlow backend: what runs
+          the network on each tile (`srn_tf.runtimes`); the tiling is the same. The other
+          runtimes convert the model to ONNX once per weights (seconds; cached on disk) and
           agree with TensorFlow within a grey level on a few pixels in 100,000.
+        The defaults stay within 0.05 dB and 0.001 SSIM of float32 on held-out photos with trained
+        weights (`benchmarks/inference.py --accuracy_weights`, docs/speed.md); pass
+        precision="float32", runtime="keras" for the release's exact results.
     Returns:
       The deblurred image: same dtype and shape as `image` (alpha, if any, as it was).
     Raises:

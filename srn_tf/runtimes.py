@@ -1,6 +1,7 @@
-"""The runtimes `srn_tf.deblur(..., runtime=...)` and `deblur.py --runtime=` run the network on.
+"""The runtimes `srn_tf.deblur(..., runtime=...)` and `deblur.py --runtime=` run the network on,
+and the automatic choice of runtime and precision (`choose`).
 
-  keras        (default) the Keras model on Keras's backend (`srn_tf.inference`): on TensorFlow
+  keras        the Keras model on Keras's backend (`srn_tf.inference`): on TensorFlow
                one compiled tf.function (bit-identical to the SavedModel export), on JAX
                `jax.jit`, on PyTorch eager under inference mode; float32 or bfloat16; XLA
                (`jit_compile`) on TensorFlow, always on JAX, not on PyTorch.
@@ -24,16 +25,24 @@ version and the precision). The packages (openvino, onnxruntime, tf2onnx) are im
 such a runtime is used.
 """
 
+import dataclasses
+import functools
 import gc
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
+import sys
 import tempfile
 
+from srn_tf import hardware
 from srn_tf.backend import BACKENDS, BackendError, current_backend, require_tensorflow_backend
 
+log = logging.getLogger(__name__)
+
 RUNTIMES = ("keras", "openvino", "onnxruntime")
+AUTO = "auto"   # runtime= / precision=: chosen by `choose` for this machine
 ONNX_OPSET = 17
 _OPENVINO_PRECISION = {"float32": "f32", "bfloat16": "bf16"}   # INFERENCE_PRECISION_HINT
 
@@ -71,6 +80,99 @@ def check_runtime(runtime, precision="float32", jit_compile=False):
             raise ImportError(f"--runtime={runtime} needs the Python package {package}, which is "
                               f"not installed: python -m pip install {package} (or python -m pip "
                               "install -r requirements.txt)", name=package)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """How the network runs: `runtime` and `precision` (never "auto"), and `how`: one clause
+    saying why (chosen for this CPU, or as asked)."""
+    runtime: str
+    precision: str
+    how: str
+
+    def __str__(self):
+        backend = current_backend()
+        on = f"keras ({_BACKEND_NAMES.get(backend, backend)})" if self.runtime == "keras" \
+            else self.runtime
+        return f"network: {self.precision} on {on}, {self.how}"
+
+
+_BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+EXACT = "--precision=float32 --runtime=keras is the release's exact path"
+
+
+def choose(runtime=AUTO, precision=AUTO, jit_compile=False, keras_only=False):
+    """The runtime and precision `srn_tf.deblur` and the commands use: what was asked, and for
+    "auto" the fastest accurate path on this machine (docs/speed.md has the measurements):
+
+      precision  bfloat16 where the CPU computes it natively (`hardware.native_bfloat16`:
+                 AVX-512-BF16 or AMX; within 0.05 dB and 0.001 SSIM of float32 on held-out
+                 photos, benchmarks/inference.py), float32 elsewhere (bfloat16 is emulated there, and
+                 slower), on accelerators (not measured) and on onnxruntime (float32 only);
+      runtime    openvino for bfloat16 on a CPU with AMX (1.62 against 1.97 s per 720p image
+                 for keras, issue 24's Xeon), when the Keras backend is TensorFlow and openvino
+                 and tf2onnx are installed; keras everywhere else (with AVX-512-BF16 and no AMX
+                 both ran 720p in the same time, and keras needs no conversion; in float32 keras
+                 was the fastest; on JAX and PyTorch it is the backend itself).
+
+    jit_compile and keras_only (`--temporal_state`) keep the runtime keras. Returns a `Choice`;
+    logs it at INFO the first time in a process. Raises ValueError / ImportError as
+    `check_runtime` for an asked combination that cannot run.
+    """
+    if runtime not in RUNTIMES + (AUTO,):
+        raise ValueError(f"--runtime={runtime}: choose one of {', '.join(RUNTIMES + (AUTO,))}")
+    backend = current_backend()
+    cpu = not _accelerator(backend)
+    asked = {name: value for name, value in (("precision", precision), ("runtime", runtime))
+             if value != AUTO}
+    if precision == AUTO:
+        precision = ("bfloat16" if cpu and runtime != "onnxruntime" and hardware.native_bfloat16()
+                     else "float32")
+    if runtime == AUTO:
+        runtime = ("openvino" if precision == "bfloat16" and hardware.has_amx() and cpu
+                   and backend == "tensorflow" and not (jit_compile or keras_only)
+                   and _installed("openvino", "tf2onnx") else "keras")
+    check_runtime(runtime, precision, jit_compile)
+    flags = hardware.cpu_flags()
+    present = [f for f in hardware.BFLOAT16_FLAGS if f in flags]
+    missing = [f for f in hardware.BFLOAT16_FLAGS if f not in flags]
+    isa = ", ".join(present + ([f"no {' or '.join(missing)}"] if missing else []))
+    machine = f"this CPU ({isa})" if cpu else "an accelerator (the fast paths are CPU measurements)"
+    if len(asked) == 2:
+        how = "as asked"
+    elif asked:
+        (name, value), = asked.items()
+        other = "runtime" if name == "precision" else "precision"
+        how = f"--{name}={value} as asked, the {other} chosen for {machine}"
+    else:
+        how = f"the fastest accurate path for {machine}"
+    if (runtime, precision) != ("keras", "float32"):
+        how += f"; {EXACT}"
+    choice = Choice(runtime, precision, how)
+    if choice not in _logged:
+        _logged.add(choice)
+        log.info("%s", choice)
+    return choice
+
+
+_logged = set()
+
+
+def _installed(*packages):
+    return all(importlib.util.find_spec(p) is not None for p in packages)
+
+
+@functools.lru_cache(maxsize=None)
+def _accelerator(backend):
+    """True when Keras's backend runs on a GPU or another accelerator (only a loaded framework is
+    asked: before it is imported the answer is False, the CPU)."""
+    if backend == "tensorflow" and "tensorflow" in sys.modules:
+        return bool(sys.modules["tensorflow"].config.list_logical_devices("GPU"))
+    if backend == "jax" and "jax" in sys.modules:
+        return sys.modules["jax"].default_backend() != "cpu"
+    if backend == "torch" and "torch" in sys.modules:
+        return sys.modules["torch"].cuda.is_available()
+    return False
 
 
 CACHE_ENV = "SRN_TF_CACHE"   # where converted models are kept, if set

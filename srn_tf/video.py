@@ -14,7 +14,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from srn_tf import video_io
+from srn_tf import runtimes, video_io
 from srn_tf.backend import require_tensorflow_backend
 from srn_tf.errors import Interrupted, VideoError
 from srn_tf.inference import deblur_batch
@@ -35,17 +35,20 @@ class TemporalDeblurrer:
     the per-image result. Frames run whole (no tiling): `memory_budget` (bytes) only checks that
     they fit.
 
-    Call with uint8/uint16 frames [H, W, C] (or [1, H, W, C]); returns the same dtype and shape.
+    precision: "float32", "bfloat16" or "auto" (`srn_tf.runtimes.choose`'s for keras: bfloat16
+    where the CPU runs it natively). Call with uint8/uint16 frames [H, W, C] (or [1, H, W, C]);
+    returns the same dtype and shape.
     Keras's TensorFlow backend only (a `tf.function` carries the state): elsewhere
     `srn_tf.backend.BackendError`.
     """
 
-    def __init__(self, model, precision="float32", memory_budget=DEFAULT_MEMORY_BUDGET):
+    def __init__(self, model, precision="auto", memory_budget=DEFAULT_MEMORY_BUDGET):
         require_tensorflow_backend("--temporal_state")
         import tensorflow as tf
         if model_type_of(model) != "lstm":
             raise ValueError("temporal state needs an lstm model (the only one with a ConvLSTM), "
                              f"got a {model_type_of(model)} model")
+        precision = runtimes.choose("keras", precision).precision
         self._net = rebuild(model, precision_policy(precision), state_io=True)
         self._memory_budget = memory_budget
         self._step = tf.function(self._restore, autograph=False, reduce_retracing=True)
@@ -110,12 +113,12 @@ def _network_restorer(model, temporal_state, **options):
     if not temporal_state:
         return lambda frames: deblur_batch(model, frames, **options)
     unsupported = [k for k in ("tile", "jit_compile") if options.get(k)]
-    if options.get("runtime", "keras") != "keras":
+    if options.get("runtime", runtimes.AUTO) not in ("keras", runtimes.AUTO):
         unsupported.append("runtime")
     if unsupported:
         raise ValueError(f"temporal state runs whole frames on TensorFlow without XLA; it does "
                          f"not take {unsupported}: leave them out")
-    temporal = TemporalDeblurrer(model, options.get("precision", "float32"),
+    temporal = TemporalDeblurrer(model, options.get("precision", runtimes.AUTO),
                                  options.get("memory_budget", DEFAULT_MEMORY_BUDGET))
     return lambda frames: np.stack([temporal(frame) for frame in frames])
 

@@ -3,6 +3,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The suite runs as on a CPU without native bfloat16, whatever this one is: precision "auto" (the
+# default of srn_tf.deblur and srn-deblur) is then float32, the release's exact path that the
+# exactness tests compare with. tests/test_fast_default.py simulates the other CPUs.
+CPUINFO = os.path.join(ROOT, "tests", "cpuinfo")
+os.environ["SRN_TF_CPUINFO"] = os.path.join(CPUINFO, "avx2.txt")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 

@@ -27,7 +27,7 @@ from skimage import data as skimage_data
 
 import srn_tf
 from conftest import ROOT, near_identity_model
-from srn_tf import demo, metrics
+from srn_tf import demo, metrics, runtimes
 from srn_tf.image_io import ImageReadError, read_image, write_png
 
 
@@ -200,7 +200,8 @@ def test_video_goes_through_deblur_video(checkpoints, tmp_path):
     reader = imageio_ffmpeg.read_frames(result.output_path)
     assert next(reader)["size"] == (64, 48)
     assert len(list(reader)) == 3
-    assert "for 3 frames at 10 fps (float32)" in result.summary
+    ran = runtimes.choose()   # the page's default, auto: what this machine runs fastest
+    assert f"for 3 frames at 10 fps ({ran.precision} on {ran.runtime})" in result.summary
 
 
 # ---------------------------------------------------------------------------- in a real browser
@@ -317,8 +318,9 @@ def test_page_in_chromium(server, browser, checkpoints, tmp_path):
     assert np.array_equal(before[..., :3], photo) and np.array_equal(after[..., :3], expected)
     summary = browser.find_element(By.ID, "summary").text
     assert re.search(r"model color, 6,881,251 parameters, from\s+small.keras", summary), summary
-    assert re.search(r"time \d+\.\d\d s for 226×150 \(float32, whole image; the first run also "
-                     r"builds TensorFlow's graph\)", summary), summary
+    ran = runtimes.choose()
+    assert re.search(rf"time \d+\.\d\d s for 226×150 \({ran.precision} on {ran.runtime}, whole "
+                     r"image; the first run also builds TensorFlow's graph\)", summary), summary
 
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not an image")

@@ -50,7 +50,8 @@ def main(argv):
     values = flags.FLAGS
     if not values.weights:
         sys.exit(f"error: no --weights given. {WEIGHTS_ADVICE}; pass it as --weights=PATH")
-    options = cli_flags.inference_options()   # a bad --tile is refused before anything loads
+    # a bad --tile is refused before anything loads; prints the runtime and precision chosen
+    options = cli_flags.inference_options(keras_only=values.temporal_state)
     if not 0.0 <= values.consistency <= 1.0:
         sys.exit(f"error: --consistency={values.consistency}: give a strength in [0, 1] "
                  "(0 = off, 0.5 = the measured default of docs/video.md)")

@@ -35,7 +35,7 @@ def define_flags():
                        "consistent mode of this strength (0 = off; docs/video.md)")
     flags.DEFINE_boolean("warping_error", None, "measure flicker (Lai et al.'s warping error) per "
                          "sequence; default: where the data are videos (GoPro, tfds:gopro, clips)")
-    cli_flags.define_inference_flags()
+    cli_flags.define_inference_flags(precision="float32")   # comparable with the release
 
 
 def main(argv):
