@@ -32,7 +32,10 @@ In one run it prints:
     written beforehand by this process, so the timed ones hold only the runtime; the --runtime
     paths convert in the timed process, as users' runs do (their peak RSS includes TensorFlow
     and the conversion). Paths:
-      srn_float32, srn_bfloat16  srn_tf.deblur, default options (Keras on TensorFlow)
+      default                    srn_tf.deblur as users run it: precision and runtime "auto"
+                                 (`srn_tf.runtimes.choose`; the row names what it chose)
+      srn_float32, srn_bfloat16  srn_tf.deblur, default tiling (Keras on TensorFlow); srn_float32
+                                 always runs first: the reference of every PSNR column
       jax_float32, jax_bfloat16, torch_float32, torch_bfloat16
                                  srn_tf.deblur, default options, with Keras on JAX (jax.jit)
                                  or PyTorch (eager, inference mode): the process runs with
@@ -82,7 +85,7 @@ from timing import PHOTO, median_time, photo  # noqa: E402  (benchmarks/timing.p
 
 tf = lazy_tensorflow("this benchmark's TensorFlow paths")   # a JAX/PyTorch child never needs it
 
-PATHS = ("srn_float32", "srn_bfloat16", "jax_float32", "jax_bfloat16", "torch_float32",
+PATHS = ("default", "srn_float32", "srn_bfloat16", "jax_float32", "jax_bfloat16", "torch_float32",
          "torch_bfloat16", "release_graph", "onnxruntime", "openvino_float32",
          "openvino_bfloat16", "litert", "litert_float16")
 BFLOAT16_PATHS = ("srn_bfloat16", "jax_bfloat16", "torch_bfloat16", "openvino_bfloat16")
@@ -147,7 +150,8 @@ DEBLUR_PATHS = {"srn_float32": ("keras", "float32"),
                 "torch_float32": ("keras", "float32"), "torch_bfloat16": ("keras", "bfloat16"),
                 "onnxruntime": ("onnxruntime", "float32"),
                 "openvino_float32": ("openvino", "float32"),
-                "openvino_bfloat16": ("openvino", "bfloat16")}
+                "openvino_bfloat16": ("openvino", "bfloat16"),
+                "default": ("auto", "auto")}
 
 
 def srn_path(model, runtime, precision):
@@ -218,6 +222,10 @@ def child(name, runs):
         weights = (FLAGS.weights if path_backend(name) == "tensorflow"
                    else os.path.join(FLAGS.exports, KERAS_WEIGHTS))
         run = srn_path(load_model(weights), *DEBLUR_PATHS[name])
+        if name == "default":       # what srn_tf.deblur chooses here (srn_tf.runtimes.choose)
+            from srn_tf import runtimes
+            chosen = runtimes.choose()
+            print(chosen, file=sys.stderr)
     elif name == "release_graph":
         written = os.path.join(FLAGS.exports, RELEASE_FORMAT)     # .keras weights, converted
         run = release_graph_path(written if os.path.isdir(written) else FLAGS.weights,
@@ -231,6 +239,9 @@ def child(name, runs):
     if FLAGS.child_output:
         np.save(FLAGS.child_output, output)
     result["peak_mib"] = peak_rss_mib()
+    if name == "default":
+        result["precision"] = chosen.precision
+        result["chosen"] = f"{chosen.precision} on {chosen.runtime}"
     print(json.dumps(result))
 
 
@@ -299,24 +310,26 @@ def side_by_side(weights, peaks, folder):
           f"({flop / 1e12:.2f} TFLOP)")
     print(f"per path, {width}x{height}, median of {FLAGS.runs} runs after a warm-up, each in a "
           f"fresh process:")
-    print(f"  {'path':18s} {'s/image':>8s} {'÷ FLOP-bound':>12s} {'peak RSS':>10s} "
+    print(f"  {'path':28s} {'s/image':>8s} {'÷ FLOP-bound':>12s} {'peak RSS':>10s} "
           f"{'PSNR vs srn f32':>16s} {'max |Δ|':>8s} {'equal':>9s}")
-    reference = None
-    paths = FLAGS.paths if "srn_float32" in FLAGS.paths else ["srn_float32"] + FLAGS.paths
+    reference = None     # srn-tf float32's result: every path is compared with it
+    paths = ["srn_float32"] + [p for p in FLAGS.paths if p != "srn_float32"]
     write_exports(weights, paths, height, width, folder)
     for name in paths:
         output = os.path.join(folder, f"{name}.npy")
         result = run_child(name, size, FLAGS.runs, weights, output, folder)
         if "error" in result:
-            print(f"  {name:18s} failed: {result['error']}")
+            print(f"  {name:28s} failed: {result['error']}")
             continue
         image = np.load(output)
         if reference is None:
             reference = image
         psnr, largest, equal = compare(image, reference)
-        peak = peaks["bfloat16" if name in BFLOAT16_PATHS else "float32"]
+        precision = result.get("precision", "bfloat16" if name in BFLOAT16_PATHS else "float32")
+        peak = peaks[precision]
         bound = flop / (peak * 1e9)
-        print(f"  {name:18s} {result['seconds']:8.2f} {result['seconds'] / bound:11.2f}x "
+        label = f"default ({result['chosen']})" if "chosen" in result else name
+        print(f"  {label:28s} {result['seconds']:8.2f} {result['seconds'] / bound:11.2f}x "
               f"{result['peak_mib']:7.0f} MiB {psnr:13.2f} dB {largest:8d} {100 * equal:8.3f}%")
 
 

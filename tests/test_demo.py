@@ -283,7 +283,11 @@ def test_page_in_chromium(server, browser, checkpoints, tmp_path):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
     url, process = server
-    first_line = process.stdout.readline()       # nothing from TensorFlow or Gradio before it
+    # nothing from TensorFlow or Gradio before them: the page's default path, then the address
+    assert process.stdout.readline() == ("network: float32 on keras (TensorFlow), the fastest "
+                                         "accurate path for this CPU (no avx512_bf16 or "
+                                         "amx_bf16)\n")
+    first_line = process.stdout.readline()
     assert first_line.startswith(f"srn-tf demo on {url[:-1]} (1 weights in "), first_line
     work_dir = re.search(r"temporary files in (\S+)\)", first_line).group(1)
     shots = os.environ.get("SRN_DEMO_SCREENSHOTS") or str(tmp_path)
