@@ -96,15 +96,13 @@ TRAIN_CASE = dict(model_type="lstm", clip=CLIP_NORM, decay_steps=DECAY_STEPS, st
 
 
 @pytest.fixture(scope="session")
-def train_reference(start, backend_inputs):
-    """The reference's `tf1_reference.train(..., states=True)` on the first batches; its states
-    before each step of TRAIN_CASE written to the backend inputs' train_inputs.npz (for
-    backend_checks.train_steps)."""
-    prefix, batches, _ = start[TRAIN_CASE["model_type"]]
-    count = max(TRAIN_CASE["steps"]) + 1
-    reference = tf1_reference.train(prefix, TRAIN_CASE["model_type"], batches[:count],
-                                    TRAIN_CASE["decay_steps"], clip_lstm=TRAIN_CASE["clip"],
-                                    states=True)
+def train_reference(start, release_states, backend_inputs):
+    """The reference's `tf1_reference.train(..., states=True)` for TRAIN_CASE (conftest's
+    release_states, shared with test_train_exact.py and test_train_resync.py: the states before
+    steps 0 and 1 do not depend on how many steps follow); its states before each step of
+    TRAIN_CASE written to the backend inputs' train_inputs.npz (for backend_checks.train_steps)."""
+    _, batches, _ = start[TRAIN_CASE["model_type"]]
+    reference = release_states[TRAIN_CASE["model_type"], TRAIN_CASE["clip"]]
     trace, arrays = reference[2], {}
     for k in TRAIN_CASE["steps"]:
         arrays[f"{k}|blur"], arrays[f"{k}|sharp"] = batches[k]

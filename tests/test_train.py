@@ -47,10 +47,20 @@ def final_weights(workdir):
 LOOP_MODEL = "cnn"
 
 
+def loop_options(root, workdir, steps, **extra):
+    return {**TINY, "model_type": LOOP_MODEL, "data": root, "workdir": str(workdir),
+            "train_steps": steps, "export_saved_model": False, **extra}
+
+
 def flags(root, workdir, steps, **extra):
-    options = {**TINY, "model_type": LOOP_MODEL, "data": root, "workdir": workdir,
-               "train_steps": steps, "export_saved_model": False, **extra}
-    return [f"--{k}={v}" for k, v in options.items()]
+    """train.py's flags for the loop_options."""
+    return [f"--{k}={v}" for k, v in loop_options(root, workdir, steps, **extra).items()]
+
+
+def loop_config(root, workdir, steps, **extra):
+    """The TrainConfig train.py makes of `flags(root, workdir, steps, **extra)`, for runs in this
+    process (no start-up) that a train.py run is compared with."""
+    return train_lib.TrainConfig(**loop_options(root, workdir, steps, **extra))
 
 
 def test_learning_rate_follows_the_release_formula():
@@ -459,11 +469,9 @@ def free_port():
 def single_device_run(tiny_root, tmp_path_factory):
     """Final weights of one device; and of one device fed other batches (data seed 1)."""
     runs = []
-    for seed in (0, 1):
+    for seed in (0, 1):   # in this process: train.py's train_and_evaluate, without its start-up
         workdir = str(tmp_path_factory.mktemp("single"))
-        result = run_script("train.py", *flags(tiny_root, workdir, 4, batch_size=4,
-                                               seed=seed))
-        assert result.returncode == 0, result.stderr[-2000:]
+        train_lib.train_and_evaluate(loop_config(tiny_root, workdir, 4, batch_size=4, seed=seed))
         runs.append(final_weights(workdir))
     return runs
 
@@ -506,8 +514,7 @@ def test_mirrored_lstm_clipping_clips_the_whole_batch_gradient(tiny_root, tmp_pa
     gradient, as one device does (it clipped each replica's share before the optimizer summed
     them: with this always-active clip, 3 steps then differ in most LSTM weights)."""
     strong = dict(batch_size=4, model_type="lstm", clip_lstm_grad_norm=1e-4)
-    one = run_script("train.py", *flags(tiny_root, str(tmp_path / "one"), 3, **strong))
-    assert one.returncode == 0, one.stderr[-3000:]
+    train_lib.train_and_evaluate(loop_config(tiny_root, tmp_path / "one", 3, **strong))
     two = run_script("tests/run_training.py", "--logical_cpus=2", "--",
                      *flags(tiny_root, str(tmp_path / "two"), 3, distribute="mirrored", **strong))
     assert two.returncode == 0, two.stderr[-3000:]
