@@ -168,6 +168,11 @@ def synthesize(sharp, rng):
             "noise_sigma": sigma}
 
 
+# zlib level of the PNGs written to the caches below (materialise, ensure_clips): made once on
+# first use, read often; level 1 encodes 3.5× faster than the default 6 (about 8 s less for the
+# embedded dataset on 2 cores), the files about 15 % larger, the pixels the same.
+CACHE_COMPRESSION = 1
+
 # Held-out hand-held clips (`handheld_clip`, `clips`): frames per clip and frame size.
 CLIP_FRAMES = 24
 CLIP_SIZE = (192, 256)
@@ -232,7 +237,8 @@ def ensure_clips(directory=None, seed=0):
             for key, frames in (("sharp", sharp), ("blur", blurry)):
                 os.makedirs(os.path.join(tmp, "test", name, key))
                 for k, frame in enumerate(frames):
-                    write_png(os.path.join(tmp, "test", name, key, f"{k:06d}.png"), frame)
+                    write_png(os.path.join(tmp, "test", name, key, f"{k:06d}.png"), frame,
+                              compress_level=CACHE_COMPRESSION)
         with open(os.path.join(tmp, "VERSION"), "w") as fh:
             fh.write(tag)
         if os.path.isdir(directory):
@@ -272,9 +278,11 @@ def materialise(directory=None, seed=0, frames_per_photo=None):
                 for f in range(frames_per_photo[split]):
                     example = synthesize(sharp, rng)
                     stem = f"{f:06d}"
-                    write_png(os.path.join(seq, "sharp", stem + ".png"), sharp)
+                    write_png(os.path.join(seq, "sharp", stem + ".png"), sharp,
+                              compress_level=CACHE_COMPRESSION)
                     for key in ("blur", "blur_gamma"):
-                        write_png(os.path.join(seq, key, stem + ".png"), example[key])
+                        write_png(os.path.join(seq, key, stem + ".png"), example[key],
+                                  compress_level=CACHE_COMPRESSION)
                     np.save(os.path.join(seq, "kernel", stem + ".npy"), example["kernel"])
                     with open(os.path.join(seq, "trajectory", stem + ".json"), "w") as fh:
                         json.dump({"dx_dy_angle_deg": example["trajectory"].round(4).tolist(),

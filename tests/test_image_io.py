@@ -327,6 +327,17 @@ def test_16_bit_and_grey_alpha_write_round_trip(tmp_path):
         assert decoded.icc_profile == profile == Image.open(tmp_path / "p.png").info["icc_profile"]
 
 
+def test_png_compress_level_changes_the_size_not_the_pixels(tmp_path):
+    """The embedded caches' level 1 (embedded.CACHE_COMPRESSION): same pixels, larger file."""
+    smooth = np.cumsum(RNG.integers(0, 3, (64, 96, 3)), axis=1).clip(0, 255).astype(np.uint8)
+    sizes = {}
+    for level in (1, 9):
+        write_png(str(tmp_path / f"{level}.png"), smooth, compress_level=level)
+        np.testing.assert_array_equal(read_image(tmp_path / f"{level}.png"), smooth)
+        sizes[level] = os.path.getsize(tmp_path / f"{level}.png")
+    assert sizes[1] > sizes[9], sizes
+
+
 def test_write_image_writes_every_frame(tmp_path):
     frames = animated(tmp_path / "a.gif", "GIF")
     write_image(str(tmp_path / "a.png"), read_file(tmp_path / "a.gif"))
