@@ -25,7 +25,7 @@ import numpy as np
 from srn_tf import runtimes
 from srn_tf.image_io import split_alpha
 from srn_tf.model import image_channels, model_type_of
-from srn_tf.restore import compiled_for, finest_level, inference_model
+from srn_tf.restore import compiled_for, finest_level, inference_model, sync_twins
 from srn_tf.tiling import (DEFAULT_MEMORY_BUDGET, DEFAULT_OVERLAP, blend_tiles, check_tiling,
                            plan_tiles)
 
@@ -45,10 +45,13 @@ def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, ru
     choice = runtimes.choose(runtime, precision, jit_compile)
     runtime, precision = choice.runtime, choice.precision
     backend = keras.backend.backend()
+    sync_twins(model)
     if runtime == "keras" and backend == "tensorflow":
         from srn_tf import tf_graph
         return tf_graph.tile_function(model, dtype, precision, jit_compile)
     functions = compiled_for(model)
+    if runtime != "keras":
+        _drop_stale_conversion(model, functions)
     key = (runtime, backend, precision)
     if key not in functions:
         if runtime == "keras":
@@ -56,8 +59,9 @@ def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, ru
         else:
             if "onnx" not in functions:
                 from srn_tf import tf_graph
+                net = inference_model(model, "float32")   # a float32 graph, whatever the policy
                 functions["onnx"] = runtimes.cached_onnx(model, lambda: runtimes.onnx_proto(
-                    tf_graph.finest_function(model)).SerializeToString())
+                    tf_graph.finest_function(net)).SerializeToString())
             functions[key] = runtimes.compile_onnx(functions["onnx"], runtime, precision)
     finest = functions[key]
     scale = np.float32(np.iinfo(dtype).max)
@@ -66,6 +70,18 @@ def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, ru
         restored = finest(np.divide(tile, scale, dtype=np.float32))   # as restore.to_unit_range
         return np.clip(restored, 0.0, 1.0, out=restored)
     return restore
+
+
+def _drop_stale_conversion(model, functions):
+    """Forgets `model`'s ONNX conversion and what the runtimes compiled of it when its weights
+    changed since (the conversion holds them as constants)."""
+    stamp = runtimes.weights_key(model)
+    if functions.get("onnx_weights", stamp) != stamp:
+        for key in [k for k in functions if k == "onnx" or (isinstance(k, tuple) and
+                                                             k[0] in runtimes.RUNTIMES and
+                                                             k[0] != "keras")]:
+            del functions[key]
+    functions["onnx_weights"] = stamp
 
 
 def _network_on_backend(model, precision, backend):

@@ -118,12 +118,31 @@ def compiled_for(model):
     return _compiled.setdefault(model, {})
 
 
+def computes_in_float32(model):
+    """Whether every layer of `model` computes in float32 (not a model built under a mixed policy,
+    as `srn-train` builds its model for mixed_bfloat16 or mixed_float16 training)."""
+    return all(layer.dtype_policy.compute_dtype == "float32" for layer in model.layers)
+
+
 def inference_model(model, precision):
-    """`model` itself for float32; for bfloat16 a mixed_bfloat16 twin with the same weights
-    (resizes, the ConvLSTM and the output conv stay float32), built once per model."""
-    if precision_policy(precision) == "float32":
+    """The network that runs `model` in `precision`: `model` itself where it computes in float32
+    and float32 is asked; else a twin under `precision_policy(precision)` (for bfloat16 the
+    resizes, the ConvLSTM and the output conv stay float32), built once per model and precision.
+    A twin holds copies of the weights: `sync_twins` brings them up to date."""
+    policy = precision_policy(precision)
+    if policy == "float32" and computes_in_float32(model):
         return model
     twins = compiled_for(model)
-    if "bfloat16" not in twins:
-        twins["bfloat16"] = rebuild(model, "mixed_bfloat16")
-    return twins["bfloat16"]
+    if ("twin", policy) not in twins:
+        twins["twin", policy] = rebuild(model, policy)
+    return twins["twin", policy]
+
+
+def sync_twins(model):
+    """Assigns `model`'s current weights to its twins (`inference_model`): called before each run,
+    so that a model trained or changed between two calls runs with its new weights, not with
+    those it had when a twin was built (one device copy of the weights, no retracing)."""
+    for key, twin in compiled_for(model).items():
+        if isinstance(key, tuple) and key[0] == "twin":
+            for target, source in zip(twin.weights, model.weights):
+                target.assign(source)

@@ -381,7 +381,9 @@ class _StopRequest:
 
 
 def evaluate_images(model, examples):
-    """Mean PSNR/SSIM of `model` and of the blurry input, with evaluate.py's conventions.
+    """Mean PSNR/SSIM of `model` and of the blurry input, with evaluate.py's conventions: the
+    network in float32 on Keras (a model under a mixed policy runs as its float32 twin, with its
+    current weights).
 
     `examples`: list of (blur, sharp) uint8 H×W×3 arrays. Metrics and means are
     `srn_tf.metrics`' (PSNR capped at 100 dB, so every image counts; SSIM left out where an image
@@ -389,7 +391,9 @@ def evaluate_images(model, examples):
     """
     results = {"psnr_blurry": [], "ssim_blurry": [], "psnr": [], "ssim": []}
     for blur, sharp in examples:
-        restored = deblur(model, blur)
+        # float32 on Keras, whatever the machine or the model's mixed policy: the figures that
+        # choose the kept step are srn-evaluate's and do not depend on the CPU or the packages
+        restored = deblur(model, blur, precision="float32", runtime="keras")
         results["psnr_blurry"].append(metrics.psnr(sharp, blur))
         results["ssim_blurry"].append(metrics.ssim(sharp, blur))
         results["psnr"].append(metrics.psnr(sharp, restored))

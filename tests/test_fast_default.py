@@ -8,9 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from conftest import CPUINFO
+from conftest import CPUINFO, near_identity_model
 from srn_tf import hardware, runtimes
-from srn_tf.model import build_srn
+from srn_tf.model import build_srn, model_type_of
+from test_inference import photo
 
 OPENVINO = all(importlib.util.find_spec(p) for p in ("openvino", "tf2onnx"))
 
@@ -101,3 +102,66 @@ def test_evaluation_keeps_float32_and_says_so(cpu, tmp_path):
     summary = evaluate_lib.summarise([], [restorer], [])
     header, row = evaluate_lib.format_table(summary).splitlines()[:2]
     assert "precision" in header and row.split()[1:3] == ["float32", "onnxruntime"]
+
+
+def mixed_twin(model):
+    """`model`'s weights in a model built as srn-train builds its own for mixed_bfloat16."""
+    import keras
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_srn(model_type_of(model))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(model.get_weights())
+    return mixed
+
+
+@pytest.mark.parametrize("options", [dict(precision="bfloat16", runtime="keras"),
+                                     dict(precision="float32", runtime="onnxruntime")])
+def test_a_model_changed_between_calls_runs_with_its_new_weights(options):
+    """The bfloat16 twin and the ONNX conversion hold copies of the weights: after the model
+    changes (a training step, set_weights) deblur gives what a new model with those weights
+    gives, not the first weights' result (it did: the copies were made once per model)."""
+    from srn_tf import deblur
+    image = photo(48, 64)
+    model, other = near_identity_model("color", seed=0), near_identity_model("color", seed=1)
+    first = deblur(model, image, tile=0, **options)
+    model.set_weights(other.get_weights())
+    again = deblur(model, image, tile=0, **options)
+    assert not np.array_equal(again, first)
+    np.testing.assert_array_equal(again, deblur(other, image, tile=0, **options))
+
+
+def test_a_model_under_a_mixed_policy_runs_in_float32_where_asked(cpu):
+    """A model built for mixed_bfloat16 training (srn-train's, mid-run): float32 on Keras is the
+    float32 model's result exactly, and the runtimes convert a float32 graph (OpenVINO refused
+    the bfloat16 one: "Element types for data batch and filters do not match", which stopped
+    srn-train's first validation on a Xeon with AMX)."""
+    from srn_tf import deblur
+    image = photo(48, 64)
+    model = near_identity_model("color")
+    mixed = mixed_twin(model)
+    exact = deblur(model, image, tile=0, precision="float32", runtime="keras")
+    np.testing.assert_array_equal(deblur(mixed, image, tile=0, precision="float32",
+                                         runtime="keras"), exact)
+    np.testing.assert_array_equal(deblur(mixed, image, tile=0, runtime="onnxruntime"),
+                                  deblur(model, image, tile=0, runtime="onnxruntime"))
+    if OPENVINO:
+        cpu("amx")                  # the automatic choice there: OpenVINO in bfloat16
+        from skimage.metrics import peak_signal_noise_ratio
+        fast = deblur(mixed, image, tile=0)
+        assert peak_signal_noise_ratio(exact, fast, data_range=255) > 35
+
+
+def test_training_validation_is_float32_on_keras_on_any_cpu(cpu):
+    """The figures that choose srn-train's kept step: float32 on Keras with the model's current
+    weights, whatever the CPU (simulated AMX: OpenVINO would be the automatic choice) or the
+    model's mixed policy."""
+    from srn_tf import train_lib
+    cpu("amx")
+    examples = [(photo(48, 64), photo(48, 64)[::-1].copy()), (photo(32, 48), photo(32, 48))]
+    model, other = near_identity_model("color", seed=0), near_identity_model("color", seed=1)
+    mixed = mixed_twin(model)
+    assert train_lib.evaluate_images(mixed, examples) == train_lib.evaluate_images(model, examples)
+    mixed.set_weights(other.get_weights())         # a training step later
+    assert train_lib.evaluate_images(mixed, examples) == train_lib.evaluate_images(other, examples)
