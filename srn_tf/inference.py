@@ -60,7 +60,7 @@ def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, ru
             if "onnx" not in functions:
                 from srn_tf import tf_graph
                 net = inference_model(model, "float32")   # a float32 graph, whatever the policy
-                functions["onnx"] = runtimes.cached_onnx(model, lambda: runtimes.onnx_proto(
+                functions["onnx"] = runtimes.cached_onnx(net, lambda: runtimes.onnx_proto(
                     tf_graph.finest_function(net)).SerializeToString())
             functions[key] = runtimes.compile_onnx(functions["onnx"], runtime, precision)
     finest = functions[key]

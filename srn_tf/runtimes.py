@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 RUNTIMES = ("keras", "openvino", "onnxruntime")
 AUTO = "auto"   # runtime= / precision=: chosen by `choose` for this machine
 ONNX_OPSET = 17
+# What the cached ONNX files hold, part of their key: 2, the float32 graph of finest_level
+# (`srn_tf.inference.tile_restorer` converts a model's float32 twin). Version 1 converted a
+# mixed-policy model as it was, a graph OpenVINO refuses ("Element types ... do not match"); its
+# entries, keyed without this, are never read again.
+ONNX_GRAPH = 2
 _OPENVINO_PRECISION = {"float32": "f32", "bfloat16": "bf16"}   # INFERENCE_PRECISION_HINT
 
 
@@ -221,12 +226,14 @@ def cached_onnx(model, convert):
     a partial file and concurrent processes agree) and returned.
 
     The key is the weights' content (`weights_key`) with the versions of srn-tf, TensorFlow,
-    tf2onnx and the opset: other weights, or a new converter, make a new entry. A cache that
+    tf2onnx, the opset and the graph (`ONNX_GRAPH`), and the layers' dtype policies: other
+    weights, another precision, or a new converter make a new entry. A cache that
     cannot be written (read-only home, full disk) only costs the conversion next time.
     """
     from srn_tf import __version__
     key = weights_key(model, __version__, _version("tensorflow"), _version("tf2onnx"),
-                      ONNX_OPSET)
+                      ONNX_OPSET, ONNX_GRAPH, sorted({layer.dtype_policy.name
+                                                      for layer in model.layers}))
     folder = os.path.join(cache_dir(), "onnx")
     path = os.path.join(folder, f"{key}.onnx")
     try:

@@ -42,6 +42,27 @@ def test_converted_once_per_weights(cache, model):
     assert runtimes.cached_onnx(model, convert) == b"onnx bytes 1"
 
 
+def test_entries_of_another_graph_or_policy_are_not_read(cache, model):
+    """NC: an entry an earlier srn-tf wrote from a mixed-policy model (key without the graph
+    version: weights and versions alone) made every later deblur with the same weights fail in
+    OpenVINO; a model under another dtype policy has its own entry too."""
+    import keras
+    from srn_tf import __version__
+    old_key = runtimes.weights_key(model, __version__, runtimes._version("tensorflow"),
+                                   runtimes._version("tf2onnx"), runtimes.ONNX_OPSET)
+    os.makedirs(cache)
+    (cache / f"{old_key}.onnx").write_bytes(b"a version 1 graph")
+    assert runtimes.cached_onnx(model, lambda: b"float32 graph") == b"float32 graph"
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_srn("gray")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(model.get_weights())
+    assert runtimes.cached_onnx(mixed, lambda: b"mixed graph") == b"mixed graph"
+    assert runtimes.cached_onnx(model, lambda: b"converted again") == b"float32 graph"
+
+
 def test_a_failed_write_leaves_no_partial_file(cache, model, monkeypatch):
     def fail(*args):
         raise OSError(28, "No space left on device")
