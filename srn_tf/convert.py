@@ -313,3 +313,7 @@ def load_model(weights, model_type=None):
         "checkpoint (a folder with a 'checkpoint' file, or a prefix such as "
         "checkpoints/lstm/deblur.model-523000)")
 
+
+if __name__ == "__main__":   # python -m srn_tf.convert: say which command to run
+    from srn_tf.errors import not_a_command
+    raise SystemExit(not_a_command("srn_tf.convert"))

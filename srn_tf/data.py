@@ -286,3 +286,8 @@ def make_eval_dataset(source=None, *, split="test", blur_key="blur", tfds_data_d
     names = tf.data.Dataset.from_tensor_slices([p.name for p in pairs])
     ds = tf.data.Dataset.zip(names, _decoded_pairs(pairs))
     return ds.map(lambda n, pair: {"name": n, "blur": pair[0], "sharp": pair[1]}).prefetch(2)
+
+
+if __name__ == "__main__":   # python -m srn_tf.data: say which command to run
+    from srn_tf.errors import not_a_command
+    raise SystemExit(not_a_command("srn_tf.data"))

@@ -191,3 +191,8 @@ def deblur_files(model, input_path, output, temporal_state=False, skip_existing=
                           f"{rest} not done; run the same command with --skip_existing to do "
                           "the rest") from None
     return written, skipped, existing
+
+
+if __name__ == "__main__":   # python -m srn_tf.deblur_lib: say which command to run
+    from srn_tf.errors import not_a_command
+    raise SystemExit(not_a_command("srn_tf.deblur_lib"))

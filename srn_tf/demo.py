@@ -321,3 +321,8 @@ def serve(checkpoints_dir="checkpoints", host="127.0.0.1", port=7860,
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     print(f"stopped; removed {work_dir}")
+
+
+if __name__ == "__main__":   # python -m srn_tf.demo: say which command to run
+    from srn_tf.errors import not_a_command
+    raise SystemExit(not_a_command("srn_tf.demo"))

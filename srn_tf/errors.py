@@ -111,3 +111,19 @@ def error_message(exc):
         where = f" while writing {path.group(1)}" if path else ""
         return f"no space left on device{where}: free some space or write to another disk"
     return None
+
+
+# The library modules a user may run with `python -m` by mistake (earlier docs did), and the
+# command each one backs.
+COMMAND_OF_MODULE = {"srn_tf.convert": "convert", "srn_tf.data": "data", "srn_tf.demo": "demo",
+                     "srn_tf.export": "export", "srn_tf.deblur_lib": "deblur",
+                     "srn_tf.evaluate_lib": "evaluate", "srn_tf.train_lib": "train"}
+
+
+def not_a_command(module):
+    """What `python -m <module>` says for a library module of COMMAND_OF_MODULE (it ran nothing
+    and exited 0): the command to run instead. Used as `raise SystemExit(not_a_command(...))`."""
+    command = COMMAND_OF_MODULE[module]
+    return (f"error: {module} is srn-tf's library, not a command: nothing was done; run "
+            f"srn-{command} (or python -m srn_tf.commands.{command}) with the same flags")
+

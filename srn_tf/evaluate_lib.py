@@ -471,3 +471,8 @@ def plot_psnr(rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+if __name__ == "__main__":   # python -m srn_tf.evaluate_lib: say which command to run
+    from srn_tf.errors import not_a_command
+    raise SystemExit(not_a_command("srn_tf.evaluate_lib"))

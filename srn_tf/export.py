@@ -269,3 +269,8 @@ def parse_size(text):
         raise ValueError(f"--size must be HEIGHTxWIDTH with positive integers, e.g. 720x1280; "
                          f"got {text!r}")
     return height, width
+
+
+if __name__ == "__main__":   # python -m srn_tf.export: say which command to run
+    from srn_tf.errors import not_a_command
+    raise SystemExit(not_a_command("srn_tf.export"))

@@ -893,3 +893,8 @@ def _log_eval(writer, step, figures, held_out):
         for name, value in figures.items():
             if value is not None:   # SSIM is not defined for images below its window
                 tf.summary.scalar(f"eval/{name}", value)
+
+
+if __name__ == "__main__":   # python -m srn_tf.train_lib: say which command to run
+    from srn_tf.errors import not_a_command
+    raise SystemExit(not_a_command("srn_tf.train_lib"))

@@ -60,6 +60,42 @@ def test_installed_commands_answer_help_from_any_folder(tmp_path):
         assert not [w for w in TF_STARTUP if w in err], (name, err)
 
 
+RUN_LIBRARY_MODULES = """
+import runpy, sys
+from srn_tf.errors import COMMAND_OF_MODULE
+for module in COMMAND_OF_MODULE:
+    sys.argv = [module, "--help"]
+    try:
+        runpy.run_module(module, run_name="__main__")
+        print(module, 0, "returned")
+    except SystemExit as stop:
+        print(module, 1 if isinstance(stop.code, str) else stop.code, stop.code)
+"""
+
+
+@pytest.mark.slow
+def test_library_modules_run_as_commands_say_which_command(tmp_path):
+    """NC: `python -m srn_tf.convert ...` (earlier docs' form) ran nothing and exited 0: now each
+    library module with a command says, in one line, which command to run, and exits 1. One
+    process runs every module as __main__ (runpy, as `python -m` does); one real `python -m`."""
+    result = subprocess.run([sys.executable, "-c", RUN_LIBRARY_MODULES], cwd=tmp_path,
+                            env=_user_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert set(lines) == {"srn_tf.convert", "srn_tf.data", "srn_tf.demo", "srn_tf.export",
+                          "srn_tf.deblur_lib", "srn_tf.evaluate_lib", "srn_tf.train_lib"}
+    for module, said in lines.items():
+        command = "srn-" + module.split(".")[1].removesuffix("_lib")
+        assert said.startswith("1 error: ") and f"run {command} " in said, (module, said)
+    real = subprocess.run([sys.executable, "-m", "srn_tf.export", "--weights=x.keras"],
+                          cwd=tmp_path, env=_user_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert real.returncode == 1 and real.stdout == ""
+    assert real.stderr.strip().splitlines() == [
+        "error: srn_tf.export is srn-tf's library, not a command: nothing was done; run "
+        "srn-export (or python -m srn_tf.commands.export) with the same flags"], real.stderr
+
+
 def test_the_checkout_scripts_are_the_installed_commands():
     scripts = _scripts()
     for script in ("deblur.py", "train.py", "evaluate.py"):
