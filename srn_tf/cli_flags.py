@@ -32,24 +32,27 @@ def define_inference_flags(precision=AUTO):
 
 def inference_options(keras_only=False):
     """The flags above as keyword arguments of `srn_tf.deblur`, "auto" resolved
-    (`srn_tf.runtimes.choose`; keras_only for --temporal_state) and printed as one line
-    (`network: bfloat16 on keras (TensorFlow), ...`); exits with one line for unusable
-    --tile/--overlap/--memory_budget_mb (`exit_unless_tiling_usable`) or a --runtime that cannot
-    run with these options or is not installed: call it before loading weights."""
+    (`srn_tf.runtimes.choose`; keras_only for --temporal_state), and the `Choice`, whose line
+    (`network: bfloat16 on keras (TensorFlow), ...`) the command prints once the weights have
+    loaded (not before a refusal); exits with one line for unusable --tile/--overlap/
+    --memory_budget_mb (`exit_unless_tiling_usable`) or a --runtime that cannot run with these
+    options or is not installed: call it before loading weights. Returns (options, choice)."""
     values = flags.FLAGS
     exit_unless_tiling_usable(values.tile, values.overlap,
                               None if values.memory_budget_mb is None
                               else values.memory_budget_mb * 2 ** 20)
+    defaults = tuple(name for name in ("precision", "runtime")
+                     if not values[name].present and values[name].value != AUTO)
     try:
-        choice = choose(values.runtime, values.precision, values.jit_compile, keras_only)
+        choice = choose(values.runtime, values.precision, values.jit_compile, keras_only,
+                        defaults)
     except (ValueError, ImportError) as e:
         sys.exit(f"error: {e}")
-    print(choice)
     options = {"tile": values.tile, "overlap": values.overlap, "precision": choice.precision,
                "jit_compile": values.jit_compile, "runtime": choice.runtime}
     if values.memory_budget_mb is not None:
         options["memory_budget"] = values.memory_budget_mb * 2 ** 20
-    return options
+    return options, choice
 
 
 def exit_unless_tiling_usable(tile, overlap=DEFAULT_OVERLAP, memory_budget=None):

@@ -106,7 +106,7 @@ _BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 EXACT = "--precision=float32 --runtime=keras is the release's exact path"
 
 
-def choose(runtime=AUTO, precision=AUTO, jit_compile=False, keras_only=False):
+def choose(runtime=AUTO, precision=AUTO, jit_compile=False, keras_only=False, defaults=()):
     """The runtime and precision `srn_tf.deblur` and the commands use: what was asked, and for
     "auto" the fastest accurate path on this machine (docs/speed.md has the measurements):
 
@@ -114,13 +114,15 @@ def choose(runtime=AUTO, precision=AUTO, jit_compile=False, keras_only=False):
                  AVX-512-BF16 or AMX; within 0.05 dB and 0.001 SSIM of float32 on held-out
                  photos, benchmarks/inference.py), float32 elsewhere (bfloat16 is emulated there, and
                  slower), on accelerators (not measured) and on onnxruntime (float32 only);
-      runtime    openvino for bfloat16 on a CPU with AMX (1.62 against 1.97 s per 720p image
-                 for keras, issue 24's Xeon), when the Keras backend is TensorFlow and openvino
+      runtime    openvino for bfloat16 on a CPU with AMX (1.31 against 1.55 s per 720p image
+                 for keras on a 2-core Xeon, docs/speed.md, 2026-12-08), when the Keras backend is TensorFlow and openvino
                  and tf2onnx are installed; keras everywhere else (with AVX-512-BF16 and no AMX
                  both ran 720p in the same time, and keras needs no conversion; in float32 keras
                  was the fastest; on JAX and PyTorch it is the backend itself).
 
-    jit_compile and keras_only (`--temporal_state`) keep the runtime keras. Returns a `Choice`;
+    jit_compile and keras_only (`--temporal_state`) keep the runtime keras. `defaults` names the
+    arguments ("precision", "runtime") whose value is a command's default rather than the user's
+    (srn-evaluate's float32): the line says so instead of "as asked". Returns a `Choice`;
     logs it at INFO the first time in a process. Raises ValueError / ImportError as
     `check_runtime` for an asked combination that cannot run.
     """
@@ -143,12 +145,14 @@ def choose(runtime=AUTO, precision=AUTO, jit_compile=False, keras_only=False):
     missing = [f for f in hardware.BFLOAT16_FLAGS if f not in flags]
     isa = ", ".join(present + ([f"no {' or '.join(missing)}"] if missing else []))
     machine = f"this CPU ({isa})" if cpu else "an accelerator (the fast paths are CPU measurements)"
-    if len(asked) == 2:
+    if len(asked) == 2 and not defaults:
         how = "as asked"
     elif asked:
-        (name, value), = asked.items()
-        other = "runtime" if name == "precision" else "precision"
-        how = f"--{name}={value} as asked, the {other} chosen for {machine}"
+        how = ", ".join(f"--{name}={value} " + ("(this command's default)" if name in defaults
+                                                 else "as asked")
+                        for name, value in asked.items())
+        if len(asked) == 1:
+            how += f", the {'runtime' if 'precision' in asked else 'precision'} chosen for {machine}"
     else:
         how = f"the fastest accurate path for {machine}"
     if (runtime, precision) != ("keras", "float32"):

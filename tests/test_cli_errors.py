@@ -95,10 +95,15 @@ def test_every_command_says_one_line_without_tensorflow_noise(keras_files, tmp_p
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
     pairs = write_pairs(tmp_path / "pairs")
     complete = "is not a complete .keras file"
-    one_error_line(run_command("deblur.py", f"--input={image}", f"--output={tmp_path / 'o'}",
-                               f"--weights={truncated}"), complete)
-    one_error_line(run_command("evaluate.py", f"--weights={truncated}", f"--data={pairs}",
-                               f"--output_dir={tmp_path / 'ev'}"), complete)
+    # the refusal alone: no "network: ..." line for a network that never ran (NC, 2026-12-08)
+    refused = run_command("deblur.py", f"--input={image}", f"--output={tmp_path / 'o'}",
+                          f"--weights={truncated}")
+    one_error_line(refused, complete)
+    assert refused.stdout == "", refused.stdout
+    refused = run_command("evaluate.py", f"--weights={truncated}", f"--data={pairs}",
+                          f"--output_dir={tmp_path / 'ev'}")
+    one_error_line(refused, complete)
+    assert refused.stdout == "", refused.stdout
     workdir = tmp_path / "run"
     one_error_line(run_command("train.py", f"--data={pairs}", "--crop_size=32", "--batch_size=2",
                                "--train_steps=2", f"--init_from={truncated}",

@@ -67,6 +67,13 @@ def test_what_was_asked_is_kept_and_said(cpu):
     assert str(choice) == "network: float32 on keras (TensorFlow), as asked"
     assert str(runtimes.choose(precision="float32")).endswith(
         "--precision=float32 as asked, the runtime chosen for this CPU (avx512_bf16, no amx_bf16)")
+    # srn-evaluate's float32 when the user gave no --precision: its default, not "as asked"
+    assert str(runtimes.choose(precision="float32", defaults=("precision",))).endswith(
+        "--precision=float32 (this command's default), the runtime chosen for this CPU "
+        "(avx512_bf16, no amx_bf16)")
+    assert str(runtimes.choose("keras", "float32", defaults=("precision",))).endswith(
+        "network: float32 on keras (TensorFlow), --precision=float32 (this command's default), "
+        "--runtime=keras as asked")
     with pytest.raises(ValueError, match="onnxruntime runs float32 only"):
         runtimes.choose("onnxruntime", "bfloat16")
     with pytest.raises(ValueError, match="--runtime=fast: choose one of"):

@@ -50,8 +50,9 @@ def main(argv):
     values = flags.FLAGS
     if not values.weights:
         sys.exit(f"error: no --weights given. {WEIGHTS_ADVICE}; pass it as --weights=PATH")
-    # a bad --tile is refused before anything loads; prints the runtime and precision chosen
-    options = cli_flags.inference_options(keras_only=values.temporal_state)
+    # a bad --tile is refused before anything loads; the runtime and precision chosen are printed
+    # once the weights have loaded
+    options, choice = cli_flags.inference_options(keras_only=values.temporal_state)
     if not 0.0 <= values.consistency <= 1.0:
         sys.exit(f"error: --consistency={values.consistency}: give a strength in [0, 1] "
                  "(0 = off, 0.5 = the measured default of docs/video.md)")
@@ -63,6 +64,7 @@ def main(argv):
         if not is_video:
             deblur_lib.plan_outputs(values.input, values.output)   # refuse a bad --output first
         model = load_model(values.weights, values.model_type)
+        print(choice)
         if is_video:
             result = video.deblur_video(model, values.input, values.output, values.batch_size,
                                         **temporal_options, **options)

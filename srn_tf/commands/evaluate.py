@@ -41,9 +41,11 @@ def define_flags():
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    options = cli_flags.inference_options()
+    options, choice = cli_flags.inference_options()
     restorers = [evaluate_lib.load_restorer(w, FLAGS.model_type, psf=FLAGS.psf, **options)
                  for w in FLAGS.weights]
+    if any(r.precision != evaluate_lib.Restorer.precision for r in restorers):
+        print(choice)       # a network runs (not only --weights=blurry or a classical method)
     summary = evaluate_lib.evaluate(
         restorers, FLAGS.data, split=FLAGS.split, blur_key=FLAGS.blur_key,
         output_dir=FLAGS.output_dir, save_images=FLAGS.save_images, limit=FLAGS.limit,
