@@ -28,7 +28,7 @@ from absl import flags  # noqa: E402
 
 flags.DEFINE_string("weights", None, "the model (.keras, run folder or release checkpoint)")
 flags.DEFINE_string("recurrent_weights", None, "lstm only: a model trained on clips with the "
-                    "state carried (`srn-train --clips`), run with --temporal_state")
+                    "state carried (benchmarks/recurrent_clips.py), run with --temporal_state")
 flags.DEFINE_list("strengths", ["0.5"], "strengths of the consistent mode to compare")
 flags.DEFINE_integer("seed", 0, "seed of the clips")
 flags.mark_flag_as_required("weights")
