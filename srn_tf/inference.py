@@ -39,7 +39,7 @@ def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, ru
     keras: the Keras model on Keras's backend (see the module docstring), compiled once per
     (model, dtype, precision, jit_compile) and cached while the model lives. openvino,
     onnxruntime (TensorFlow backend): `srn_tf.tf_graph.finest_function` converted to ONNX once
-    per model and compiled once per (runtime, precision).
+    per model and weights, and compiled once per (runtime, precision) (`_converted`).
     Raises ValueError / ImportError as `srn_tf.runtimes.check_runtime`.
     """
     choice = runtimes.choose(runtime, precision, jit_compile)
@@ -49,21 +49,13 @@ def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, ru
     if runtime == "keras" and backend == "tensorflow":
         from srn_tf import tf_graph
         return tf_graph.tile_function(model, dtype, precision, jit_compile)
-    functions = compiled_for(model)
-    if runtime != "keras":
-        _drop_stale_conversion(model, functions)
-    key = (runtime, backend, precision)
-    if key not in functions:
-        if runtime == "keras":
+    if runtime == "keras":
+        functions, key = compiled_for(model), (runtime, backend, precision)
+        if key not in functions:
             functions[key] = _network_on_backend(model, precision, backend)
-        else:
-            if "onnx" not in functions:
-                from srn_tf import tf_graph
-                net = inference_model(model, "float32")   # a float32 graph, whatever the policy
-                functions["onnx"] = runtimes.cached_onnx(net, lambda: runtimes.onnx_proto(
-                    tf_graph.finest_function(net)).SerializeToString())
-            functions[key] = runtimes.compile_onnx(functions["onnx"], runtime, precision)
-    finest = functions[key]
+        finest = functions[key]
+    else:
+        finest = _converted(model, runtime, precision)
     scale = np.float32(np.iinfo(dtype).max)
 
     def restore(tile):
@@ -72,16 +64,23 @@ def tile_restorer(model, dtype=np.uint8, precision="auto", jit_compile=False, ru
     return restore
 
 
-def _drop_stale_conversion(model, functions):
-    """Forgets `model`'s ONNX conversion and what the runtimes compiled of it when its weights
-    changed since (the conversion holds them as constants)."""
-    stamp = runtimes.weights_key(model)
-    if functions.get("onnx_weights", stamp) != stamp:
-        for key in [k for k in functions if k == "onnx" or (isinstance(k, tuple) and
-                                                             k[0] in runtimes.RUNTIMES and
-                                                             k[0] != "keras")]:
-            del functions[key]
-    functions["onnx_weights"] = stamp
+def _converted(model, runtime, precision):
+    """`model`'s network compiled by `runtime` (openvino, onnxruntime) in `precision`: converted
+    to ONNX (`runtimes.cached_onnx`, from its float32 twin whatever its policy) and compiled once
+    per (runtime, precision) while its weights stay as they are; the conversion holds them as
+    constants, so changed weights are converted again."""
+    functions = compiled_for(model)
+    weights = runtimes.weights_key(model)
+    conversion = functions.get("onnx")
+    if conversion is None or conversion["weights"] != weights:
+        from srn_tf import tf_graph
+        net = inference_model(model, "float32")   # a float32 graph, whatever the policy
+        conversion = functions["onnx"] = {"weights": weights, "onnx": runtimes.cached_onnx(
+            net, lambda: runtimes.onnx_proto(tf_graph.finest_function(net)).SerializeToString())}
+    if (runtime, precision) not in conversion:
+        conversion[runtime, precision] = runtimes.compile_onnx(conversion["onnx"], runtime,
+                                                               precision)
+    return conversion[runtime, precision]
 
 
 def _network_on_backend(model, precision, backend):
